@@ -1,0 +1,85 @@
+//! How strings become searchable terms. The index and the in-memory evaluator both call these
+//! functions, so they cannot disagree on what a word or a keyword is.
+
+/// Words longer than this many bytes are not indexed (they still take a position).
+pub const MAX_WORD_BYTES: usize = 40;
+
+/// Keyword values longer than this many bytes are not indexed as keywords: they cannot be
+/// matched by `field:value`, only found by free text.
+pub const MAX_KEYWORD_BYTES: usize = 2048;
+
+/// Splits free text into lowercase words: runs of alphanumeric characters. Calls `f` with each
+/// word and its position; a word over [`MAX_WORD_BYTES`] is skipped but keeps its position, so
+/// phrases cannot jump over it.
+pub fn for_each_word(text: &str, mut f: impl FnMut(u32, &str)) {
+    let mut position = 0u32;
+    let mut lower = String::new();
+    for word in text.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()) {
+        if word.len() <= MAX_WORD_BYTES {
+            lower.clear();
+            if word.is_ascii() {
+                lower.push_str(word);
+                lower.make_ascii_lowercase();
+            } else {
+                lower.extend(word.chars().flat_map(char::to_lowercase));
+            }
+            f(position, &lower);
+        }
+        position += 1;
+    }
+}
+
+/// The words of `text` with their positions.
+pub fn words(text: &str) -> Vec<(u32, String)> {
+    let mut out = Vec::new();
+    for_each_word(text, |pos, w| out.push((pos, w.to_owned())));
+    out
+}
+
+/// The term a keyword value is indexed and matched as: the whole value, lowercased; `None`
+/// when the value is empty or longer than [`MAX_KEYWORD_BYTES`].
+pub fn keyword(value: &str) -> Option<String> {
+    if value.is_empty() || value.len() > MAX_KEYWORD_BYTES {
+        return None;
+    }
+    Some(if value.is_ascii() {
+        value.to_ascii_lowercase()
+    } else {
+        value.chars().flat_map(char::to_lowercase).collect()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn words_split_on_punctuation_and_lowercase() {
+        assert_eq!(
+            words("Alice called iam:CreateAccessKey for bob-2"),
+            vec![
+                (0, "alice".into()),
+                (1, "called".into()),
+                (2, "iam".into()),
+                (3, "createaccesskey".into()),
+                (4, "for".into()),
+                (5, "bob".into()),
+                (6, "2".into()),
+            ]
+        );
+    }
+
+    #[test]
+    fn long_words_keep_their_position() {
+        let long = "x".repeat(41);
+        assert_eq!(words(&format!("a {long} b")), vec![(0, "a".into()), (2, "b".into())]);
+    }
+
+    #[test]
+    fn keywords_are_lowercase_and_bounded() {
+        assert_eq!(keyword("IAMUser").as_deref(), Some("iamuser"));
+        assert_eq!(keyword(""), None);
+        assert_eq!(keyword(&"a".repeat(MAX_KEYWORD_BYTES + 1)), None);
+        assert_eq!(keyword("ÉTÉ").as_deref(), Some("été"));
+    }
+}
