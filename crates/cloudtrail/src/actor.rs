@@ -16,17 +16,27 @@ pub(crate) fn actor(record: &Map<String, Value>) -> Actor {
     let issuer = session.and_then(|s| s.get("sessionIssuer"));
     let kind = get("type");
     let arn = get("arn");
+    let issuer_name = issuer.and_then(|i| text_at(i, &["userName"]));
     let name = match kind.unwrap_or("") {
-        "Root" => Some("root"),
-        "IAMUser" => get("userName").or_else(|| arn.and_then(arn_tail)),
+        "Root" => Some("root".to_owned()),
+        "IAMUser" => get("userName")
+            .or_else(|| arn.and_then(arn_tail))
+            .map(str::to_owned),
         "AssumedRole" => arn
             .and_then(assumed_role)
-            .or_else(|| issuer.and_then(|i| text_at(i, &["userName"])))
-            .or_else(|| get("principalId")),
-        "AWSService" => get("invokedBy").or_else(|| get("principalId")),
-        "FederatedUser" => issuer
-            .and_then(|i| text_at(i, &["userName"]))
-            .or_else(|| arn.and_then(arn_tail)),
+            .map(str::to_owned)
+            .or_else(|| role_session(issuer_name?, get("principalId")?))
+            .or_else(|| {
+                issuer_name
+                    .or_else(|| get("principalId"))
+                    .map(str::to_owned)
+            }),
+        "AWSService" => get("invokedBy")
+            .or_else(|| get("principalId"))
+            .map(str::to_owned),
+        "FederatedUser" => issuer_name
+            .or_else(|| arn.and_then(arn_tail))
+            .map(str::to_owned),
         // IdentityCenterUser, SAMLUser, WebIdentityUser, AWSAccount, Unknown and anything new.
         _ => get("userName")
             .or_else(|| get("principalId"))
@@ -35,12 +45,13 @@ pub(crate) fn actor(record: &Map<String, Value>) -> Actor {
                 identity
                     .get("onBehalfOf")
                     .and_then(|o| text_at(o, &["userId"]))
-            }),
+            })
+            .map(str::to_owned),
     };
     Actor {
         kind: kind.map(str::to_owned),
         arn: arn.map(str::to_owned),
-        name: name.map(str::to_owned),
+        name,
         account: get("accountId").map(str::to_owned),
         principal_id: get("principalId").map(str::to_owned),
         access_key_id: get("accessKeyId").map(str::to_owned),
@@ -73,9 +84,16 @@ fn mfa(record: &Map<String, Value>, session: Option<&Value>) -> Option<bool> {
 /// `role/session` from `arn:aws:sts::123456789012:assumed-role/role/session`.
 fn assumed_role(arn: &str) -> Option<&str> {
     let resource = arn.splitn(6, ':').nth(5)?;
-    resource
-        .strip_prefix("assumed-role/")
-        .filter(|r| !r.is_empty())
+    let role_session = resource.strip_prefix("assumed-role/")?;
+    let (role, session) = role_session.split_once('/')?;
+    (!role.is_empty() && !session.is_empty()).then_some(role_session)
+}
+
+/// `role/session` from the issuing role's name and the session in the principal id
+/// (`AROAEXAMPLE:session`), for assumed-role ARNs that lack the session (seen in anonymized logs).
+fn role_session(role: &str, principal_id: &str) -> Option<String> {
+    let session = principal_id.split_once(':')?.1;
+    (!session.is_empty()).then(|| format!("{role}/{session}"))
 }
 
 /// The last segment of an ARN: `bob` for `arn:aws:iam::1:user/team/bob`, `root` for
@@ -132,6 +150,14 @@ mod tests {
         // Without the ARN, the issuer's name stands in.
         let issuer_only = json!({"type": "AssumedRole", "arn": "", "sessionContext": {"sessionIssuer": {"userName": "Admin"}}});
         assert_eq!(name(issuer_only).as_deref(), Some("Admin"));
+        // An ARN without its session (as in some anonymized logs): the principal id has it.
+        let no_session = json!({"type": "AssumedRole", "arn": "arn:aws:sts::1:assumed-role/x@example.com",
+                                "principalId": "AROAEXAMPLE:s@example.com",
+                                "sessionContext": {"sessionIssuer": {"userName": "AWSReservedSSO_admin_1"}}});
+        assert_eq!(
+            name(no_session).as_deref(),
+            Some("AWSReservedSSO_admin_1/s@example.com")
+        );
     }
 
     #[test]
@@ -219,6 +245,7 @@ mod tests {
     #[test]
     fn arn_parts() {
         assert_eq!(assumed_role("arn:aws:sts::1:assumed-role/r/s"), Some("r/s"));
+        assert_eq!(assumed_role("arn:aws:sts::1:assumed-role/r"), None);
         assert_eq!(assumed_role("arn:aws:iam::1:user/u"), None);
         assert_eq!(arn_tail("arn:aws:iam::1:root"), Some("root"));
         assert_eq!(arn_tail("arn:aws:iam::1:user/"), None);

@@ -84,7 +84,13 @@ pub fn normalize(raw: Value, raw_bytes: &[u8], ctx: &RecordContext) -> Result<Ev
         source_ip: owned(text(record, "sourceIPAddress")),
         agent: user_agent.map(agent::family),
         user_agent: owned(user_agent),
-        outcome: outcome(record, error_code.is_some(), event_type, source, action),
+        outcome: outcome(
+            record,
+            error_code.is_some_and(is_error),
+            event_type,
+            source,
+            action,
+        ),
         error_code: owned(error_code),
         error_message: owned(text(record, "errorMessage")),
         request_id: owned(text(record, "requestID")),
@@ -175,6 +181,15 @@ fn outcome(
     } else {
         Outcome::Success
     }
+}
+
+/// Whether an `errorCode` names an error. Some services (Amazon Managed Grafana) write the HTTP
+/// status of a successful call there (`"errorCode": "200"`); 2xx and 3xx statuses are not errors.
+fn is_error(code: &str) -> bool {
+    let http_ok = code.len() == 3
+        && code.bytes().all(|b| b.is_ascii_digit())
+        && matches!(code.as_bytes()[0], b'2' | b'3');
+    !http_ok
 }
 
 fn resources(record: &Map<String, Value>) -> Vec<String> {

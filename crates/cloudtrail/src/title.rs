@@ -38,6 +38,7 @@ const TARGETS: &[(&str, &str, Option<&str>)] = &[
     ("roleArn", "for", None),
     ("instanceId", "on", None),
     ("instancesSet.items.instanceId", "on", None),
+    ("instancesSet.items.imageId", "on", Some("ec2")),
     ("instanceIds", "on", None),
     ("target", "on", Some("ssm")),
     ("targetId", "on", Some("ssm")),
@@ -111,6 +112,7 @@ pub(crate) fn title(event: &Event, record: &Map<String, Value>) -> String {
     let target = record
         .get("requestParameters")
         .and_then(|p| target(&event.service, p))
+        .or_else(|| denied_resource(event.error_message.as_deref()?).map(|r| ("on", cut(r))))
         .map(|(word, t)| format!(" {word} {t}"))
         .unwrap_or_default();
     match event.outcome {
@@ -155,6 +157,14 @@ fn target(service: &str, params: &Value) -> Option<(&'static str, String)> {
         }
     }
     None
+}
+
+/// The resource named in an authorization failure, for calls whose request parameters are
+/// withheld: "User: … is not authorized to perform: sts:AssumeRole on resource: arn:… because …".
+fn denied_resource(message: &str) -> Option<&str> {
+    let (_, rest) = message.split_once(" on resource: ")?;
+    let resource = rest.split_whitespace().next()?;
+    (!resource.is_empty()).then_some(resource)
 }
 
 fn cut(s: &str) -> String {
