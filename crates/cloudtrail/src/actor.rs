@@ -19,33 +19,19 @@ pub(crate) fn actor(record: &Map<String, Value>) -> Actor {
     let issuer_name = issuer.and_then(|i| text_at(i, &["userName"]));
     let name = match kind.unwrap_or("") {
         "Root" => Some("root".to_owned()),
-        "IAMUser" => get("userName")
-            .or_else(|| arn.and_then(arn_tail))
-            .map(str::to_owned),
+        "IAMUser" => get("userName").or_else(|| arn.and_then(arn_tail)).map(str::to_owned),
         "AssumedRole" => arn
             .and_then(assumed_role)
             .map(str::to_owned)
             .or_else(|| role_session(issuer_name?, get("principalId")?))
-            .or_else(|| {
-                issuer_name
-                    .or_else(|| get("principalId"))
-                    .map(str::to_owned)
-            }),
-        "AWSService" => get("invokedBy")
-            .or_else(|| get("principalId"))
-            .map(str::to_owned),
-        "FederatedUser" => issuer_name
-            .or_else(|| arn.and_then(arn_tail))
-            .map(str::to_owned),
+            .or_else(|| issuer_name.or_else(|| get("principalId")).map(str::to_owned)),
+        "AWSService" => get("invokedBy").or_else(|| get("principalId")).map(str::to_owned),
+        "FederatedUser" => issuer_name.or_else(|| arn.and_then(arn_tail)).map(str::to_owned),
         // IdentityCenterUser, SAMLUser, WebIdentityUser, AWSAccount, Unknown and anything new.
         _ => get("userName")
             .or_else(|| get("principalId"))
             .or_else(|| arn.and_then(arn_tail))
-            .or_else(|| {
-                identity
-                    .get("onBehalfOf")
-                    .and_then(|o| text_at(o, &["userId"]))
-            })
+            .or_else(|| identity.get("onBehalfOf").and_then(|o| text_at(o, &["userId"])))
             .map(str::to_owned),
     };
     Actor {
@@ -65,9 +51,7 @@ pub(crate) fn actor(record: &Map<String, Value>) -> Actor {
 /// made with temporary credentials carry `sessionContext.attributes.mfaAuthenticated`.
 fn mfa(record: &Map<String, Value>, session: Option<&Value>) -> Option<bool> {
     if text(record, "eventName") == Some("ConsoleLogin") {
-        let used = record
-            .get("additionalEventData")
-            .and_then(|d| text_at(d, &["MFAUsed"]));
+        let used = record.get("additionalEventData").and_then(|d| text_at(d, &["MFAUsed"]));
         match used {
             Some(u) if u.eq_ignore_ascii_case("yes") => return Some(true),
             Some(u) if u.eq_ignore_ascii_case("no") => return Some(false),
@@ -142,10 +126,7 @@ mod tests {
             }
         }}));
         assert_eq!(a.name.as_deref(), Some("Admin/alice@example.com"));
-        assert_eq!(
-            a.issuer.as_deref(),
-            Some("arn:aws:iam::111122223333:role/Admin")
-        );
+        assert_eq!(a.issuer.as_deref(), Some("arn:aws:iam::111122223333:role/Admin"));
         assert_eq!(a.mfa, Some(true));
         // Without the ARN, the issuer's name stands in.
         let issuer_only = json!({"type": "AssumedRole", "arn": "", "sessionContext": {"sessionIssuer": {"userName": "Admin"}}});
@@ -154,10 +135,7 @@ mod tests {
         let no_session = json!({"type": "AssumedRole", "arn": "arn:aws:sts::1:assumed-role/x@example.com",
                                 "principalId": "AROAEXAMPLE:s@example.com",
                                 "sessionContext": {"sessionIssuer": {"userName": "AWSReservedSSO_admin_1"}}});
-        assert_eq!(
-            name(no_session).as_deref(),
-            Some("AWSReservedSSO_admin_1/s@example.com")
-        );
+        assert_eq!(name(no_session).as_deref(), Some("AWSReservedSSO_admin_1/s@example.com"));
     }
 
     #[test]
@@ -165,27 +143,15 @@ mod tests {
         let check = |identity: Value, expect: Option<&str>| {
             assert_eq!(name(identity.clone()).as_deref(), expect, "{identity}")
         };
-        check(
-            json!({"type": "IAMUser", "userName": "alice", "arn": "arn:aws:iam::1:user/x"}),
-            Some("alice"),
-        );
-        check(
-            json!({"type": "IAMUser", "userName": "", "arn": "arn:aws:iam::1:user/team/bob"}),
-            Some("bob"),
-        );
-        check(
-            json!({"type": "AWSService", "invokedBy": "ec2.amazonaws.com"}),
-            Some("ec2.amazonaws.com"),
-        );
+        check(json!({"type": "IAMUser", "userName": "alice", "arn": "arn:aws:iam::1:user/x"}), Some("alice"));
+        check(json!({"type": "IAMUser", "userName": "", "arn": "arn:aws:iam::1:user/team/bob"}), Some("bob"));
+        check(json!({"type": "AWSService", "invokedBy": "ec2.amazonaws.com"}), Some("ec2.amazonaws.com"));
         check(
             json!({"type": "FederatedUser", "arn": "arn:aws:sts::1:federated-user/fed",
                    "sessionContext": {"sessionIssuer": {"userName": "issuer-user"}}}),
             Some("issuer-user"),
         );
-        check(
-            json!({"type": "FederatedUser", "arn": "arn:aws:sts::1:federated-user/fed"}),
-            Some("fed"),
-        );
+        check(json!({"type": "FederatedUser", "arn": "arn:aws:sts::1:federated-user/fed"}), Some("fed"));
         check(
             json!({"type": "SAMLUser", "userName": "some.user@example.com"}),
             Some("some.user@example.com"),
@@ -194,14 +160,8 @@ mod tests {
             json!({"type": "WebIdentityUser", "principalId": "accounts.google.com:123"}),
             Some("accounts.google.com:123"),
         );
-        check(
-            json!({"type": "IdentityCenterUser", "arn": "arn:aws:iam::1:user/Alice"}),
-            Some("Alice"),
-        );
-        check(
-            json!({"type": "IdentityCenterUser", "arn": "", "onBehalfOf": {"userId": "u-1"}}),
-            Some("u-1"),
-        );
+        check(json!({"type": "IdentityCenterUser", "arn": "arn:aws:iam::1:user/Alice"}), Some("Alice"));
+        check(json!({"type": "IdentityCenterUser", "arn": "", "onBehalfOf": {"userId": "u-1"}}), Some("u-1"));
         check(
             json!({"type": "AWSAccount", "principalId": "AIDAEXAMPLE", "accountId": "222222222222"}),
             Some("AIDAEXAMPLE"),
@@ -212,8 +172,7 @@ mod tests {
 
     #[test]
     fn aws_service() {
-        let a =
-            of(json!({"userIdentity": {"type": "AWSService", "invokedBy": "ec2.amazonaws.com"}}));
+        let a = of(json!({"userIdentity": {"type": "AWSService", "invokedBy": "ec2.amazonaws.com"}}));
         assert_eq!(a.invoked_by.as_deref(), Some("ec2.amazonaws.com"));
         assert_eq!(a.name.as_deref(), Some("ec2.amazonaws.com"));
         assert_eq!(a.arn, None);
@@ -222,10 +181,8 @@ mod tests {
     #[test]
     fn console_login_mfa_comes_from_additional_data() {
         let login = |used: &str| {
-            of(
-                json!({"eventName": "ConsoleLogin", "additionalEventData": {"MFAUsed": used},
-                      "userIdentity": {"type": "IAMUser", "userName": "alice"}}),
-            )
+            of(json!({"eventName": "ConsoleLogin", "additionalEventData": {"MFAUsed": used},
+                      "userIdentity": {"type": "IAMUser", "userName": "alice"}}))
             .mfa
         };
         assert_eq!(login("Yes"), Some(true));
@@ -235,10 +192,7 @@ mod tests {
 
     #[test]
     fn no_identity() {
-        assert_eq!(
-            of(json!({"eventType": "AwsCloudTrailInsight"})),
-            Actor::default()
-        );
+        assert_eq!(of(json!({"eventType": "AwsCloudTrailInsight"})), Actor::default());
         assert_eq!(of(json!({"userIdentity": "odd"})), Actor::default());
     }
 

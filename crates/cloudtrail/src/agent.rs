@@ -23,28 +23,21 @@
 /// Classifies a user agent. Never empty: an agent with no usable token is `unknown`.
 pub fn family(user_agent: &str) -> String {
     let lower = user_agent.trim().to_ascii_lowercase();
-    known(&lower)
-        .map(str::to_owned)
-        .unwrap_or_else(|| first_product(&lower))
+    known(&lower).map(str::to_owned).unwrap_or_else(|| first_product(&lower))
 }
 
 fn known(ua: &str) -> Option<&'static str> {
     if ua.starts_with("stratus-red-team") {
         return Some("stratus-red-team");
     }
-    if let Some(host) = ua
-        .strip_suffix(".amazonaws.com")
-        .filter(|h| !h.contains([' ', '/']))
-    {
+    if let Some(host) = ua.strip_suffix(".amazonaws.com").filter(|h| !h.contains([' ', '/'])) {
         return Some(match host {
             "signin" | "console" => "console",
             "cloudformation" => "cloudformation",
             _ => "aws-service",
         });
     }
-    let products: Vec<&str> = tokens(ua)
-        .map(|t| t.split('/').next().unwrap_or(t))
-        .collect();
+    let products: Vec<&str> = tokens(ua).map(|t| t.split('/').next().unwrap_or(t)).collect();
     let has = |name: &str| products.contains(&name);
     let first = products.first().copied().unwrap_or("");
     if ua.starts_with("aws internal")
@@ -108,8 +101,7 @@ fn sdk_family(product: &str) -> Option<&'static str> {
 }
 
 fn tokens(ua: &str) -> impl Iterator<Item = &str> {
-    ua.split([' ', '(', ')', '[', ']', ',', ';'])
-        .filter(|t| !t.is_empty())
+    ua.split([' ', '(', ')', '[', ']', ',', ';']).filter(|t| !t.is_empty())
 }
 
 fn first_product(ua: &str) -> String {
@@ -134,72 +126,42 @@ mod tests {
 
     #[test]
     fn families() {
-        check(
-            "stratus-red-team_ea782787-a65d-4fc4-9fca-1c97869a9a25",
-            "stratus-red-team",
-        );
+        check("stratus-red-team_ea782787-a65d-4fc4-9fca-1c97869a9a25", "stratus-red-team");
         check("signin.amazonaws.com", "console");
         check("console.amazonaws.com", "console");
         check("AWS Internal", "console");
-        check(
-            "aws-internal/3 aws-sdk-java/1.12.1 Linux/5.10 OpenJDK_64-Bit_Server_VM/25.3",
-            "console",
-        );
+        check("aws-internal/3 aws-sdk-java/1.12.1 Linux/5.10 OpenJDK_64-Bit_Server_VM/25.3", "console");
         check("AWSConsole", "console");
         check("S3Console/0.4", "console");
-        check("EC2ConsoleBackend, aws-sdk-java/Linux/x.xx.fleetxen Java_HotSpot(TM)_64-Bit_Server_VM/xx", "console");
         check(
-            "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 Chrome/120.0",
+            "EC2ConsoleBackend, aws-sdk-java/Linux/x.xx.fleetxen Java_HotSpot(TM)_64-Bit_Server_VM/xx",
             "console",
         );
+        check("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 Chrome/120.0", "console");
         check("cloudformation.amazonaws.com", "cloudformation");
         check("AWS CloudFormation", "cloudformation");
         check("ec2.amazonaws.com", "aws-service");
         check("ssm.amazonaws.com", "aws-service");
         check("APN/1.0 HashiCorp/1.0 Terraform/1.9.6 (+https://www.terraform.io) terraform-provider-aws/5.70.0 aws-sdk-go-v2/1.32.3", "terraform");
         check("pulumi/3.0 aws-sdk-go/1.44", "pulumi");
-        check("aws-cli/2.17.60 md/awscrt#0.21.2 ua/2.0 os/macos#23.6.0 md/arch#arm64 lang/python#3.12.6", "aws-cli");
         check(
-            "[aws-cli/1.11.10 Python/2.7.8 Linux/3.2.45 botocore/1.4.67]",
+            "aws-cli/2.17.60 md/awscrt#0.21.2 ua/2.0 os/macos#23.6.0 md/arch#arm64 lang/python#3.12.6",
             "aws-cli",
         );
-        check(
-            "aws-cli/1.16.310 Python/3.8.1 Darwin/18.7.0 botocore/1.13.46",
-            "aws-cli",
-        );
+        check("[aws-cli/1.11.10 Python/2.7.8 Linux/3.2.45 botocore/1.4.67]", "aws-cli");
+        check("aws-cli/1.16.310 Python/3.8.1 Darwin/18.7.0 botocore/1.13.46", "aws-cli");
         check("AWSPowerShell/4.1.0.0 .NET_Runtime/4.0", "powershell");
         check("aws-sdk-dotnet-coreclr/3.7 aws-sdk-dotnet-core/3.7 .NET_Core/6 OS/Win ClientAsync PowerShellCore/7.-1", "powershell");
-        check(
-            "Boto3/1.35.50 md/Botocore#1.35.50 ua/2.0 os/linux#6.8.0 lang/python#3.12.3",
-            "boto3",
-        );
+        check("Boto3/1.35.50 md/Botocore#1.35.50 ua/2.0 os/linux#6.8.0 lang/python#3.12.3", "boto3");
         check("Botocore/1.29.0 Python/3.10", "botocore");
-        check(
-            "aws-sdk-go-v2/1.32.3 os/linux lang/go#1.23.1 md/GOOS#linux",
-            "aws-sdk-go-v2",
-        );
-        check(
-            "m/E aws-sdk-go-v2/1.30.1 os/linux lang/go#1.22.6",
-            "aws-sdk-go-v2",
-        );
-        check(
-            "aws-sdk-go/1.55.5 (go1.23.8; windows; amd64) exec-env/EC2",
-            "aws-sdk-go",
-        );
-        check(
-            "aws-sdk-java/2.20.1 Linux/5.10 OpenJDK_64-Bit_Server_VM/17",
-            "aws-sdk-java",
-        );
-        check(
-            "aws-sdk-nodejs/2.1384.0 darwin/v20.16.0 AWS-Toolkit-For-VSCode/1.0",
-            "aws-sdk-js",
-        );
+        check("aws-sdk-go-v2/1.32.3 os/linux lang/go#1.23.1 md/GOOS#linux", "aws-sdk-go-v2");
+        check("m/E aws-sdk-go-v2/1.30.1 os/linux lang/go#1.22.6", "aws-sdk-go-v2");
+        check("aws-sdk-go/1.55.5 (go1.23.8; windows; amd64) exec-env/EC2", "aws-sdk-go");
+        check("aws-sdk-java/2.20.1 Linux/5.10 OpenJDK_64-Bit_Server_VM/17", "aws-sdk-java");
+        check("aws-sdk-nodejs/2.1384.0 darwin/v20.16.0 AWS-Toolkit-For-VSCode/1.0", "aws-sdk-js");
         check("aws-sdk-js/3.500.0 ua/2.0 os/linux", "aws-sdk-js");
         check("aws-sdk-rust/1.3.0 os/linux lang/rust/1.80", "aws-sdk-rust");
-        check(
-            "aws-sdk-dotnet-coreclr/3.7.300 aws-sdk-dotnet-core/3.7 .NET_Core/6.0",
-            "aws-sdk-dotnet",
-        );
+        check("aws-sdk-dotnet-coreclr/3.7.300 aws-sdk-dotnet-core/3.7 .NET_Core/6.0", "aws-sdk-dotnet");
         check("python-requests/2.31.0", "python-requests");
         check("curl/8.4.0", "curl");
         check("Go-http-client/1.1", "go-http-client");

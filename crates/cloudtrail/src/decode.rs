@@ -24,11 +24,7 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits {
-            max_decompressed_bytes: 1 << 30,
-            max_record_bytes: 1 << 20,
-            max_depth: 64,
-        }
+        Limits { max_decompressed_bytes: 1 << 30, max_record_bytes: 1 << 20, max_depth: 64 }
     }
 }
 
@@ -130,15 +126,9 @@ impl<'a> RecordReader<'a> {
         limits: Limits,
         buffer: usize,
     ) -> Result<RecordReader<'a>> {
-        let is_gzip = reader
-            .fill_buf()
-            .map_err(DecodeError::Io)?
-            .starts_with(&[0x1f, 0x8b]);
-        let src: Box<dyn Read + 'a> = if is_gzip {
-            Box::new(MultiGzDecoder::new(reader))
-        } else {
-            Box::new(reader)
-        };
+        let is_gzip = reader.fill_buf().map_err(DecodeError::Io)?.starts_with(&[0x1f, 0x8b]);
+        let src: Box<dyn Read + 'a> =
+            if is_gzip { Box::new(MultiGzDecoder::new(reader)) } else { Box::new(reader) };
         Ok(RecordReader {
             input: Input::new(src, is_gzip, limits.max_decompressed_bytes, buffer.max(1)),
             limits,
@@ -177,9 +167,7 @@ impl<'a> RecordReader<'a> {
                             }
                         }
                         Some(_) if self.seen_value => {
-                            return Err(DecodeError::TrailingData {
-                                offset: self.input.offset(),
-                            })
+                            return Err(DecodeError::TrailingData { offset: self.input.offset() })
                         }
                         Some(b) => {
                             return Err(self.input.syntax(format!(
@@ -196,11 +184,7 @@ impl<'a> RecordReader<'a> {
                         None => return Err(self.input.truncated()),
                         Some(b']') => {
                             self.input.bump();
-                            self.state = if in_records {
-                                State::AfterRecords
-                            } else {
-                                State::Top
-                            };
+                            self.state = if in_records { State::AfterRecords } else { State::Top };
                             continue;
                         }
                         Some(b',') if !first => {
@@ -208,10 +192,9 @@ impl<'a> RecordReader<'a> {
                             self.input.skip_ws()?;
                         }
                         Some(b) if !first => {
-                            return Err(self.input.syntax(format!(
-                                "expected , or ] between records, found {}",
-                                describe(b)
-                            )))
+                            return Err(self
+                                .input
+                                .syntax(format!("expected , or ] between records, found {}", describe(b))))
                         }
                         Some(_) => {}
                     }
@@ -246,14 +229,10 @@ impl<'a> RecordReader<'a> {
                     self.limits.max_depth,
                 )? {
                     Scan::Complete => Ok(RawRecord { index, bytes: buf }),
-                    Scan::TooLarge => Err(DecodeError::RecordTooLarge {
-                        index,
-                        limit: self.limits.max_record_bytes,
-                    }),
-                    Scan::TooDeep => Err(DecodeError::TooDeep {
-                        index,
-                        limit: self.limits.max_depth,
-                    }),
+                    Scan::TooLarge => {
+                        Err(DecodeError::RecordTooLarge { index, limit: self.limits.max_record_bytes })
+                    }
+                    Scan::TooDeep => Err(DecodeError::TooDeep { index, limit: self.limits.max_depth }),
                 }
             }
             None => Err(self.input.truncated()),
@@ -293,16 +272,10 @@ impl<'a> RecordReader<'a> {
                     return Err(DecodeError::NoRecords);
                 }
                 if !complete {
-                    return Err(DecodeError::RecordTooLarge {
-                        index,
-                        limit: self.limits.max_record_bytes,
-                    });
+                    return Err(DecodeError::RecordTooLarge { index, limit: self.limits.max_record_bytes });
                 }
                 if self.input.capture_depth_exceeded {
-                    return Err(DecodeError::TooDeep {
-                        index,
-                        limit: self.limits.max_depth,
-                    });
+                    return Err(DecodeError::TooDeep { index, limit: self.limits.max_depth });
                 }
                 Ok(Some(RawRecord { index, bytes }))
             }
@@ -327,10 +300,9 @@ impl<'a> RecordReader<'a> {
                     self.input.skip_ws()?;
                 }
                 Some(b) if !first => {
-                    return Err(self.input.syntax(format!(
-                        "expected , or }} in an object, found {}",
-                        describe(b)
-                    )))
+                    return Err(self
+                        .input
+                        .syntax(format!("expected , or }} in an object, found {}", describe(b))))
                 }
                 Some(_) => {}
             }
@@ -341,18 +313,13 @@ impl<'a> RecordReader<'a> {
                 Some(b':') => self.input.bump(),
                 None => return Err(self.input.truncated()),
                 Some(b) => {
-                    return Err(self
-                        .input
-                        .syntax(format!("expected : after a key, found {}", describe(b))))
+                    return Err(self.input.syntax(format!("expected : after a key, found {}", describe(b))))
                 }
             }
             if key == b"Records" && (stop_at_records || !matches!(self.state, State::Top)) {
                 return Ok(Some(()));
             }
-            if matches!(
-                &key[..],
-                b"eventTime" | b"eventName" | b"eventVersion" | b"eventID"
-            ) {
+            if matches!(&key[..], b"eventTime" | b"eventName" | b"eventVersion" | b"eventID") {
                 self.input.saw_record_key = true;
             }
             self.input.skip_ws()?;
@@ -360,8 +327,7 @@ impl<'a> RecordReader<'a> {
                 return Err(self.input.truncated());
             }
             // The member's value: skipped (or captured, inside a top-level record).
-            self.input
-                .scan_value(None, 0, self.limits.max_depth.saturating_sub(1))?;
+            self.input.scan_value(None, 0, self.limits.max_depth.saturating_sub(1))?;
         }
     }
 }
@@ -452,16 +418,11 @@ impl<'a> Input<'a> {
     }
 
     fn syntax(&self, message: String) -> DecodeError {
-        DecodeError::Syntax {
-            offset: self.offset(),
-            message,
-        }
+        DecodeError::Syntax { offset: self.offset(), message }
     }
 
     fn truncated(&self) -> DecodeError {
-        DecodeError::Truncated {
-            offset: self.offset(),
-        }
+        DecodeError::Truncated { offset: self.offset() }
     }
 
     /// Makes at least one unread byte available; `false` at the end of the input.
@@ -493,23 +454,14 @@ impl<'a> Input<'a> {
                     return Ok(true);
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) if self.is_gzip => {
-                    return Err(DecodeError::Gzip {
-                        offset: self.base,
-                        source: e,
-                    })
-                }
+                Err(e) if self.is_gzip => return Err(DecodeError::Gzip { offset: self.base, source: e }),
                 Err(e) => return Err(DecodeError::Io(e)),
             }
         }
     }
 
     fn peek(&mut self) -> Result<Option<u8>> {
-        Ok(if self.fill()? {
-            Some(self.buf[self.pos])
-        } else {
-            None
-        })
+        Ok(if self.fill()? { Some(self.buf[self.pos]) } else { None })
     }
 
     /// Consumes the byte last peeked.
@@ -520,10 +472,7 @@ impl<'a> Input<'a> {
     fn skip_ws(&mut self) -> Result<()> {
         while self.fill()? {
             let rest = &self.buf[self.pos..self.len];
-            match rest
-                .iter()
-                .position(|b| !matches!(b, b' ' | b'\n' | b'\r' | b'\t'))
-            {
+            match rest.iter().position(|b| !matches!(b, b' ' | b'\n' | b'\r' | b'\t')) {
                 Some(n) => {
                     self.pos += n;
                     return Ok(());
@@ -536,10 +485,7 @@ impl<'a> Input<'a> {
 
     fn skip_ws_and_bom(&mut self) -> Result<()> {
         self.skip_ws()?;
-        if self.offset() == 0
-            && self.fill()?
-            && self.buf[self.pos..self.len].starts_with(b"\xEF\xBB\xBF")
-        {
+        if self.offset() == 0 && self.fill()? && self.buf[self.pos..self.len].starts_with(b"\xEF\xBB\xBF") {
             self.pos += 3;
             self.skip_ws()?;
         }
@@ -547,12 +493,7 @@ impl<'a> Input<'a> {
     }
 
     fn start_capture(&mut self, limit: usize) {
-        self.capture = Some(Capture {
-            bytes: Vec::new(),
-            span: self.pos,
-            limit,
-            overflow: false,
-        });
+        self.capture = Some(Capture { bytes: Vec::new(), span: self.pos, limit, overflow: false });
         self.capture_depth_exceeded = false;
     }
 
@@ -589,9 +530,7 @@ impl<'a> Input<'a> {
         match self.peek()? {
             Some(b'"') => self.bump(),
             None => return Err(self.truncated()),
-            Some(b) => {
-                return Err(self.syntax(format!("expected a key in quotes, found {}", describe(b))))
-            }
+            Some(b) => return Err(self.syntax(format!("expected a key in quotes, found {}", describe(b)))),
         }
         let mut key = Vec::new();
         loop {
@@ -684,9 +623,10 @@ impl<'a> Input<'a> {
                         b'{' | b'[' => {}
                         _ => {
                             // A scalar: up to the next delimiter.
-                            match self.buf[i..end].iter().position(|c| {
-                                matches!(c, b',' | b'}' | b']' | b' ' | b'\n' | b'\r' | b'\t')
-                            }) {
+                            match self.buf[i..end]
+                                .iter()
+                                .position(|c| matches!(c, b',' | b'}' | b']' | b' ' | b'\n' | b'\r' | b'\t'))
+                            {
                                 Some(n) => {
                                     i += n;
                                     done = true;
@@ -754,11 +694,7 @@ impl<'a> Input<'a> {
                     self.capture_depth_exceeded = true;
                     return Ok(Scan::TooDeep);
                 }
-                return Ok(if too_large {
-                    Scan::TooLarge
-                } else {
-                    Scan::Complete
-                });
+                return Ok(if too_large { Scan::TooLarge } else { Scan::Complete });
             }
         }
     }

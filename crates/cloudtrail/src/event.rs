@@ -143,9 +143,7 @@ fn walk_paths(value: &Value, path: &mut String, f: &mut dyn FnMut(&str)) -> bool
     let any = match value {
         Value::Null => false,
         Value::Bool(_) | Value::Number(_) | Value::String(_) => true,
-        Value::Array(items) => items
-            .iter()
-            .fold(false, |any, item| walk_paths(item, path, f) | any),
+        Value::Array(items) => items.iter().fold(false, |any, item| walk_paths(item, path, f) | any),
         Value::Object(map) => {
             let mut any = false;
             for (key, child) in map {
@@ -172,11 +170,7 @@ pub fn for_each_value_at<'a>(value: &'a Value, path: &str, f: &mut dyn FnMut(&'a
     let mut parts = path.split('.');
     visit(value, &mut parts, f);
 
-    fn visit<'a>(
-        value: &'a Value,
-        parts: &mut std::str::Split<'_, char>,
-        f: &mut dyn FnMut(&'a Value),
-    ) {
+    fn visit<'a>(value: &'a Value, parts: &mut std::str::Split<'_, char>, f: &mut dyn FnMut(&'a Value)) {
         match value {
             Value::Array(items) => {
                 for item in items {

@@ -55,10 +55,8 @@ mod tests {
 
     #[test]
     fn differs_on_small_changes() {
-        let ids: std::collections::HashSet<String> = ["a", "b", "ab", "ba", "a ", " a", "aa", ""]
-            .iter()
-            .map(|s| hashed_id(s.as_bytes()))
-            .collect();
+        let ids: std::collections::HashSet<String> =
+            ["a", "b", "ab", "ba", "a ", " a", "aa", ""].iter().map(|s| hashed_id(s.as_bytes())).collect();
         assert_eq!(ids.len(), 8);
     }
 }

@@ -73,9 +73,7 @@ impl LogKey {
 /// Reads the delivery stamp from a file name such as
 /// `123456789012_CloudTrail_us-east-1_20240801T1335Z_AbCdEf.json.gz`.
 fn delivery_stamp(file: &str) -> Option<i64> {
-    let stamp = file
-        .split('_')
-        .find(|p| p.len() == 14 && p.as_bytes()[8] == b'T' && p.ends_with('Z'))?;
+    let stamp = file.split('_').find(|p| p.len() == 14 && p.as_bytes()[8] == b'T' && p.ends_with('Z'))?;
     let t = NaiveDateTime::parse_from_str(&stamp[..13], "%Y%m%dT%H%M").ok()?;
     Some(Utc.from_utc_datetime(&t).timestamp_millis())
 }
@@ -84,10 +82,7 @@ fn delivery_stamp(file: &str) -> Option<i64> {
 mod tests {
     use super::*;
 
-    fn check(
-        key: &str,
-        expect: Option<(&str, Option<&str>, &str, KeyKind, &str, &str, Option<&str>)>,
-    ) {
+    fn check(key: &str, expect: Option<(&str, Option<&str>, &str, KeyKind, &str, &str, Option<&str>)>) {
         let got = LogKey::parse(key);
         let got = got.as_ref().map(|k| {
             (
@@ -97,12 +92,10 @@ mod tests {
                 k.kind,
                 k.region.as_str(),
                 k.date.to_string(),
-                k.delivered
-                    .map(|d| Utc.timestamp_millis_opt(d).unwrap().to_rfc3339()),
+                k.delivered.map(|d| Utc.timestamp_millis_opt(d).unwrap().to_rfc3339()),
             )
         });
-        let expect =
-            expect.map(|(p, o, a, k, r, d, t)| (p, o, a, k, r, d.to_owned(), t.map(str::to_owned)));
+        let expect = expect.map(|(p, o, a, k, r, d, t)| (p, o, a, k, r, d.to_owned(), t.map(str::to_owned)));
         assert_eq!(got, expect, "{key}");
     }
 
@@ -120,18 +113,9 @@ mod tests {
             "AWSLogs/123456789012/CloudTrail-Digest/us-east-1/2024/08/01/123456789012_CloudTrail-Digest_us-east-1_trail_us-east-1_20240801T133528Z.json.gz",
             Some(("", None, "123456789012", KeyKind::Digest, "us-east-1", "2024-08-01", None)),
         );
-        check(
-            "/tmp/x/AWSLogs/123456789012/CloudTrail/us-east-1/2024/02/30/f.json.gz",
-            None,
-        );
-        check(
-            "AWSLogs/1234/CloudTrail/us-east-1/2024/02/01/f.json.gz",
-            None,
-        );
+        check("/tmp/x/AWSLogs/123456789012/CloudTrail/us-east-1/2024/02/30/f.json.gz", None);
+        check("AWSLogs/1234/CloudTrail/us-east-1/2024/02/01/f.json.gz", None);
         check("some/file.json.gz", None);
-        check(
-            "AWSLogs/123456789012/Other/us-east-1/2024/02/01/f.json.gz",
-            None,
-        );
+        check("AWSLogs/123456789012/Other/us-east-1/2024/02/01/f.json.gz", None);
     }
 }

@@ -39,18 +39,14 @@ pub fn normalize(raw: Value, raw_bytes: &[u8], ctx: &RecordContext) -> Result<Ev
     };
     let time = match record.get("eventTime") {
         None | Some(Value::Null) => return Err(RecordError::MissingTime),
-        Some(Value::String(s)) => {
-            time::parse_millis(s).ok_or_else(|| RecordError::BadTime(s.clone()))?
-        }
+        Some(Value::String(s)) => time::parse_millis(s).ok_or_else(|| RecordError::BadTime(s.clone()))?,
         Some(other) => return Err(RecordError::BadTime(other.to_string())),
     };
 
     // Insights records carry what they are about in `insightDetails`, not at the top level.
     let insight = record.get("insightDetails");
-    let source =
-        text(record, "eventSource").or_else(|| insight.and_then(|i| text_at(i, &["eventSource"])));
-    let action =
-        text(record, "eventName").or_else(|| insight.and_then(|i| text_at(i, &["eventName"])));
+    let source = text(record, "eventSource").or_else(|| insight.and_then(|i| text_at(i, &["eventSource"])));
+    let action = text(record, "eventName").or_else(|| insight.and_then(|i| text_at(i, &["eventName"])));
     let source = source.unwrap_or("");
     let event_type = text(record, "eventType").unwrap_or("");
 
@@ -59,9 +55,7 @@ pub fn normalize(raw: Value, raw_bytes: &[u8], ctx: &RecordContext) -> Result<Ev
         .or(ctx.account.as_deref().filter(|a| !a.is_empty()))
         .or(actor.account.as_deref())
         .unwrap_or("");
-    let region = text(record, "awsRegion")
-        .or(ctx.region.as_deref().filter(|r| !r.is_empty()))
-        .unwrap_or("");
+    let region = text(record, "awsRegion").or(ctx.region.as_deref().filter(|r| !r.is_empty())).unwrap_or("");
     let user_agent = text(record, "userAgent");
     let error_code = text(record, "errorCode");
     let action = action.unwrap_or("");
@@ -84,13 +78,7 @@ pub fn normalize(raw: Value, raw_bytes: &[u8], ctx: &RecordContext) -> Result<Ev
         source_ip: owned(text(record, "sourceIPAddress")),
         agent: user_agent.map(agent::family),
         user_agent: owned(user_agent),
-        outcome: outcome(
-            record,
-            error_code.is_some_and(is_error),
-            event_type,
-            source,
-            action,
-        ),
+        outcome: outcome(record, error_code.is_some_and(is_error), event_type, source, action),
         error_code: owned(error_code),
         error_message: owned(text(record, "errorMessage")),
         request_id: owned(text(record, "requestID")),
@@ -106,22 +94,14 @@ pub fn normalize(raw: Value, raw_bytes: &[u8], ctx: &RecordContext) -> Result<Ev
 
 /// `iam` for `iam.amazonaws.com`; any other host (`example.com`) is kept whole.
 pub(crate) fn service_name(source: &str) -> &str {
-    source
-        .strip_suffix(".amazonaws.com")
-        .filter(|s| !s.is_empty())
-        .unwrap_or(source)
+    source.strip_suffix(".amazonaws.com").filter(|s| !s.is_empty()).unwrap_or(source)
 }
 
 fn category(record: &Map<String, Value>, event_type: &str) -> Category {
     let named = text(record, "eventCategory").and_then(|c| {
-        [
-            Category::Management,
-            Category::Data,
-            Category::Insight,
-            Category::NetworkActivity,
-        ]
-        .into_iter()
-        .find(|k| k.as_str().eq_ignore_ascii_case(c))
+        [Category::Management, Category::Data, Category::Insight, Category::NetworkActivity]
+            .into_iter()
+            .find(|k| k.as_str().eq_ignore_ascii_case(c))
     });
     if let Some(category) = named {
         return category;
@@ -174,8 +154,8 @@ fn outcome(
     // The key is usually the event's own name (ConsoleLogin, CheckMfa, SwitchRole); sign-in
     // events are also checked for any top-level "Failure" in case the key differs.
     let sign_in = event_type == "AwsConsoleSignIn" || source == "signin.amazonaws.com";
-    let failed = response.get(action).is_some_and(is_failure)
-        || (sign_in && response.values().any(is_failure));
+    let failed =
+        response.get(action).is_some_and(is_failure) || (sign_in && response.values().any(is_failure));
     if failed {
         Outcome::Failure
     } else {
@@ -194,20 +174,16 @@ fn is_error(code: &str) -> bool {
 
 fn resources(record: &Map<String, Value>) -> Vec<String> {
     match record.get("resources") {
-        Some(Value::Array(items)) => items
-            .iter()
-            .filter_map(|r| text_at(r, &["ARN"]))
-            .map(str::to_owned)
-            .collect(),
+        Some(Value::Array(items)) => {
+            items.iter().filter_map(|r| text_at(r, &["ARN"])).map(str::to_owned).collect()
+        }
         _ => Vec::new(),
     }
 }
 
 /// The string at `key`; empty strings count as absent.
 pub(crate) fn text<'a>(map: &'a Map<String, Value>, key: &str) -> Option<&'a str> {
-    map.get(key)
-        .and_then(Value::as_str)
-        .filter(|s| !s.is_empty())
+    map.get(key).and_then(Value::as_str).filter(|s| !s.is_empty())
 }
 
 /// The string at the nested `path` of `value`; empty strings count as absent.
@@ -243,18 +219,9 @@ mod tests {
         assert_eq!(err(json!("x")), RecordError::NotAnObject);
         assert_eq!(err(json!({"eventName": "X"})), RecordError::MissingTime);
         assert_eq!(err(json!({"eventTime": null})), RecordError::MissingTime);
-        assert_eq!(
-            err(json!({"eventTime": "yesterday"})),
-            RecordError::BadTime("yesterday".into())
-        );
-        assert_eq!(
-            err(json!({"eventTime": ""})),
-            RecordError::BadTime("".into())
-        );
-        assert_eq!(
-            err(json!({"eventTime": 12})),
-            RecordError::BadTime("12".into())
-        );
+        assert_eq!(err(json!({"eventTime": "yesterday"})), RecordError::BadTime("yesterday".into()));
+        assert_eq!(err(json!({"eventTime": ""})), RecordError::BadTime("".into()));
+        assert_eq!(err(json!({"eventTime": 12})), RecordError::BadTime("12".into()));
         assert_eq!(
             err(json!({"eventTime": "2024-02-30T00:00:00Z"})),
             RecordError::BadTime("2024-02-30T00:00:00Z".into())
@@ -263,18 +230,9 @@ mod tests {
 
     #[test]
     fn times() {
-        assert_eq!(
-            norm(json!({"eventTime": "2024-08-02T08:53:24Z"})).time,
-            1_722_588_804_000
-        );
-        assert_eq!(
-            norm(json!({"eventTime": "2024-08-02T08:53:24.250Z"})).time,
-            1_722_588_804_250
-        );
-        assert_eq!(
-            norm(json!({"eventTime": "2024-08-02T10:53:24+02:00"})).time,
-            1_722_588_804_000
-        );
+        assert_eq!(norm(json!({"eventTime": "2024-08-02T08:53:24Z"})).time, 1_722_588_804_000);
+        assert_eq!(norm(json!({"eventTime": "2024-08-02T08:53:24.250Z"})).time, 1_722_588_804_250);
+        assert_eq!(norm(json!({"eventTime": "2024-08-02T10:53:24+02:00"})).time, 1_722_588_804_000);
     }
 
     #[test]
@@ -302,33 +260,22 @@ mod tests {
             region: Some("eu-west-1".into()),
             received: 7,
         };
-        let record = json!({"eventTime": "2024-08-02T08:53:24Z", "userIdentity": {"accountId": "222222222222"}});
+        let record =
+            json!({"eventTime": "2024-08-02T08:53:24Z", "userIdentity": {"accountId": "222222222222"}});
         let e = normalize(record.clone(), b"", &ctx).unwrap();
-        assert_eq!(
-            (e.account.as_str(), e.region.as_str(), e.received),
-            ("111111111111", "eu-west-1", 7)
-        );
+        assert_eq!((e.account.as_str(), e.region.as_str(), e.received), ("111111111111", "eu-west-1", 7));
         let e = normalize(record, b"", &RecordContext::default()).unwrap();
-        assert_eq!(
-            (e.account.as_str(), e.region.as_str()),
-            ("222222222222", "")
-        );
+        assert_eq!((e.account.as_str(), e.region.as_str()), ("222222222222", ""));
         let e = norm(
             json!({"eventTime": "2024-08-02T08:53:24Z", "recipientAccountId": "333333333333", "awsRegion": "us-east-1"}),
         );
-        assert_eq!(
-            (e.account.as_str(), e.region.as_str()),
-            ("333333333333", "us-east-1")
-        );
+        assert_eq!((e.account.as_str(), e.region.as_str()), ("333333333333", "us-east-1"));
     }
 
     #[test]
     fn services() {
         assert_eq!(service_name("iam.amazonaws.com"), "iam");
-        assert_eq!(
-            service_name("ec2-instance-connect.amazonaws.com"),
-            "ec2-instance-connect"
-        );
+        assert_eq!(service_name("ec2-instance-connect.amazonaws.com"), "ec2-instance-connect");
         assert_eq!(service_name("example.com"), "example.com");
         assert_eq!(service_name(""), "");
     }
@@ -337,27 +284,15 @@ mod tests {
     fn categories() {
         let cat = |extra: Value| {
             let mut record = json!({"eventTime": "2024-08-02T08:53:24Z"});
-            record
-                .as_object_mut()
-                .unwrap()
-                .extend(extra.as_object().unwrap().clone());
+            record.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
             norm(record).category
         };
         assert_eq!(cat(json!({})), Category::Management);
         assert_eq!(cat(json!({"eventCategory": "Data"})), Category::Data);
-        assert_eq!(
-            cat(json!({"eventCategory": "networkactivity"})),
-            Category::NetworkActivity
-        );
+        assert_eq!(cat(json!({"eventCategory": "networkactivity"})), Category::NetworkActivity);
         assert_eq!(cat(json!({"managementEvent": false})), Category::Data);
-        assert_eq!(
-            cat(json!({"eventType": "AwsCloudTrailInsight"})),
-            Category::Insight
-        );
-        assert_eq!(
-            cat(json!({"eventCategory": "Weird", "managementEvent": true})),
-            Category::Management
-        );
+        assert_eq!(cat(json!({"eventType": "AwsCloudTrailInsight"})), Category::Insight);
+        assert_eq!(cat(json!({"eventCategory": "Weird", "managementEvent": true})), Category::Management);
     }
 
     #[test]
@@ -382,10 +317,7 @@ mod tests {
             out(json!({"eventTime": "2024-08-02T08:53:24Z", "errorCode": "AccessDenied"})),
             Outcome::Failure
         );
-        assert_eq!(
-            out(json!({"eventTime": "2024-08-02T08:53:24Z", "errorCode": ""})),
-            Outcome::Success
-        );
+        assert_eq!(out(json!({"eventTime": "2024-08-02T08:53:24Z", "errorCode": ""})), Outcome::Success);
         let sign_in = |name: &str, result: &str| {
             json!({"eventTime": "2024-08-02T08:53:24Z", "eventType": "AwsConsoleSignIn", "eventSource": "signin.amazonaws.com",
                    "eventName": name, "responseElements": {name: result}})
@@ -397,8 +329,7 @@ mod tests {
 
     #[test]
     fn raw_is_kept_whole() {
-        let record =
-            json!({"eventTime": "2024-08-02T08:53:24Z", "eventID": "e1", "x": [1, {"y": "z"}]});
+        let record = json!({"eventTime": "2024-08-02T08:53:24Z", "eventID": "e1", "x": [1, {"y": "z"}]});
         let e = norm(record.clone());
         assert_eq!(e.raw, record);
         assert_eq!(e.id, "e1");

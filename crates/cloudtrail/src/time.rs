@@ -3,11 +3,7 @@
 
 /// Parses an `eventTime`. Returns `None` when it is not a valid RFC 3339 time.
 pub(crate) fn parse_millis(s: &str) -> Option<i64> {
-    fast_utc(s).or_else(|| {
-        chrono::DateTime::parse_from_rfc3339(s)
-            .ok()
-            .map(|t| t.timestamp_millis())
-    })
+    fast_utc(s).or_else(|| chrono::DateTime::parse_from_rfc3339(s).ok().map(|t| t.timestamp_millis()))
 }
 
 /// `2024-08-02T08:53:24Z`, checked field by field; anything else (fractions, offsets, a leap
@@ -25,9 +21,9 @@ fn fast_utc(s: &str) -> Option<i64> {
         return None;
     }
     let num = |from: usize, to: usize| -> Option<i64> {
-        b[from..to].iter().try_fold(0i64, |acc, &d| {
-            d.is_ascii_digit().then(|| acc * 10 + i64::from(d - b'0'))
-        })
+        b[from..to]
+            .iter()
+            .try_fold(0i64, |acc, &d| d.is_ascii_digit().then(|| acc * 10 + i64::from(d - b'0')))
     };
     let (year, month, day) = (num(0, 4)?, num(5, 7)?, num(8, 10)?);
     let (hour, minute, second) = (num(11, 13)?, num(14, 16)?, num(17, 19)?);

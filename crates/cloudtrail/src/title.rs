@@ -94,10 +94,8 @@ pub(crate) fn title(event: &Event, record: &Map<String, Value>) -> String {
             Some(other) => other,
             None => "activity",
         };
-        let state = details
-            .and_then(|d| text_at(d, &["state"]))
-            .map(|s| format!(" ({s})"))
-            .unwrap_or_default();
+        let state =
+            details.and_then(|d| text_at(d, &["state"])).map(|s| format!(" ({s})")).unwrap_or_default();
         return format!("Insight: unusual {kind} for {call}{state}");
     }
     if event.action == "ConsoleLogin" {
@@ -118,11 +116,7 @@ pub(crate) fn title(event: &Event, record: &Map<String, Value>) -> String {
     match event.outcome {
         Outcome::Success => format!("{who} called {call}{target}"),
         Outcome::Failure => {
-            let code = event
-                .error_code
-                .as_deref()
-                .map(|c| format!(" ({c})"))
-                .unwrap_or_default();
+            let code = event.error_code.as_deref().map(|c| format!(" ({c})")).unwrap_or_default();
             format!("{who} failed to call {call}{target}{code}")
         }
     }
@@ -145,9 +139,7 @@ fn target(service: &str, params: &Value) -> Option<(&'static str, String)> {
             continue;
         }
         let mut values = Vec::new();
-        for_each_value_at(params, path, &mut |v| {
-            values.extend(v.as_str().filter(|s| !s.is_empty()))
-        });
+        for_each_value_at(params, path, &mut |v| values.extend(v.as_str().filter(|s| !s.is_empty())));
         if let Some(first) = values.first() {
             let mut text = cut(first);
             if values.len() > 1 {
@@ -181,13 +173,9 @@ mod tests {
 
     fn title_of(mut record: Value) -> String {
         let map = record.as_object_mut().unwrap();
-        map.entry("eventTime")
-            .or_insert(json!("2024-08-02T08:53:24Z"));
-        map.entry("userIdentity")
-            .or_insert(json!({"type": "IAMUser", "userName": "alice"}));
-        normalize(record, b"", &RecordContext::default())
-            .unwrap()
-            .title
+        map.entry("eventTime").or_insert(json!("2024-08-02T08:53:24Z"));
+        map.entry("userIdentity").or_insert(json!({"type": "IAMUser", "userName": "alice"}));
+        normalize(record, b"", &RecordContext::default()).unwrap().title
     }
 
     fn call(source: &str, name: &str, params: Value) -> String {
@@ -198,11 +186,7 @@ mod tests {
     fn targets() {
         let check = |got: String, expect: &str| assert_eq!(got, expect);
         check(
-            call(
-                "iam.amazonaws.com",
-                "CreateAccessKey",
-                json!({"userName": "bob"}),
-            ),
+            call("iam.amazonaws.com", "CreateAccessKey", json!({"userName": "bob"})),
             "alice called iam:CreateAccessKey for bob",
         );
         check(
@@ -214,27 +198,15 @@ mod tests {
             "alice called iam:AttachRolePolicy for r",
         );
         check(
-            call(
-                "iam.amazonaws.com",
-                "GetPolicy",
-                json!({"policyArn": "arn:p"}),
-            ),
+            call("iam.amazonaws.com", "GetPolicy", json!({"policyArn": "arn:p"})),
             "alice called iam:GetPolicy on arn:p",
         );
         check(
-            call(
-                "cloudtrail.amazonaws.com",
-                "StopLogging",
-                json!({"name": "trail"}),
-            ),
+            call("cloudtrail.amazonaws.com", "StopLogging", json!({"name": "trail"})),
             "alice called cloudtrail:StopLogging on trail",
         );
         check(
-            call(
-                "ssm.amazonaws.com",
-                "GetParameters",
-                json!({"names": ["/a", "/b", "/c"]}),
-            ),
+            call("ssm.amazonaws.com", "GetParameters", json!({"names": ["/a", "/b", "/c"]})),
             "alice called ssm:GetParameters on /a and 2 more",
         );
         check(
@@ -246,11 +218,7 @@ mod tests {
             "alice called ec2:StopInstances on i-1 and 1 more",
         );
         check(
-            call(
-                "ssm.amazonaws.com",
-                "StartSession",
-                json!({"target": "i-1"}),
-            ),
+            call("ssm.amazonaws.com", "StartSession", json!({"target": "i-1"})),
             "alice called ssm:StartSession on i-1",
         );
         check(
@@ -262,19 +230,11 @@ mod tests {
             "alice called ec2:AuthorizeSecurityGroupIngress on sg-1",
         );
         check(
-            call(
-                "rds.amazonaws.com",
-                "ModifyDBSnapshotAttribute",
-                json!({"dBSnapshotIdentifier": "snap"}),
-            ),
+            call("rds.amazonaws.com", "ModifyDBSnapshotAttribute", json!({"dBSnapshotIdentifier": "snap"})),
             "alice called rds:ModifyDBSnapshotAttribute on snap",
         );
         check(
-            call(
-                "sts.amazonaws.com",
-                "GetFederationToken",
-                json!({"name": "fed"}),
-            ),
+            call("sts.amazonaws.com", "GetFederationToken", json!({"name": "fed"})),
             "alice called sts:GetFederationToken for fed",
         );
         check(
@@ -282,11 +242,7 @@ mod tests {
             "alice called sts:GetCallerIdentity",
         );
         check(
-            call(
-                "ec2.amazonaws.com",
-                "DescribeInstances",
-                json!({"instancesSet": {}}),
-            ),
+            call("ec2.amazonaws.com", "DescribeInstances", json!({"instancesSet": {}})),
             "alice called ec2:DescribeInstances",
         );
         let long = "x".repeat(200);
@@ -300,17 +256,11 @@ mod tests {
             json!({"eventSource": "ec2.amazonaws.com", "eventName": "GetPasswordData", "errorCode": "Client.UnauthorizedOperation",
                                 "requestParameters": {"instanceId": "i-1"}, "userIdentity": {}}),
         );
-        assert_eq!(
-            t,
-            "someone failed to call ec2:GetPasswordData on i-1 (Client.UnauthorizedOperation)"
-        );
+        assert_eq!(t, "someone failed to call ec2:GetPasswordData on i-1 (Client.UnauthorizedOperation)");
         let t = title_of(
             json!({"eventSource": "organizations.amazonaws.com", "eventName": "LeaveOrganization", "errorCode": "AccessDenied"}),
         );
-        assert_eq!(
-            t,
-            "alice failed to call organizations:LeaveOrganization (AccessDenied)"
-        );
+        assert_eq!(t, "alice failed to call organizations:LeaveOrganization (AccessDenied)");
         assert_eq!(title_of(json!({})), "alice called an unknown API");
     }
 
@@ -322,16 +272,10 @@ mod tests {
                             "responseElements": {"ConsoleLogin": result}, "additionalEventData": {"MFAUsed": mfa}}),
             )
         };
-        assert_eq!(
-            login("Success", "No"),
-            "alice signed in to the console without MFA"
-        );
+        assert_eq!(login("Success", "No"), "alice signed in to the console without MFA");
         assert_eq!(login("Success", "Yes"), "alice signed in to the console");
         // A failed sign-in has no errorCode, only the response and usually an errorMessage.
-        assert_eq!(
-            login("Failure", "No"),
-            "alice failed to sign in to the console"
-        );
+        assert_eq!(login("Failure", "No"), "alice failed to sign in to the console");
     }
 
     #[test]
@@ -344,10 +288,7 @@ mod tests {
             "eventCategory": "Insight"
         });
         let e = normalize(record, b"", &RecordContext::default()).unwrap();
-        assert_eq!(
-            e.title,
-            "Insight: unusual API call rate for iam:AttachUserPolicy (Start)"
-        );
+        assert_eq!(e.title, "Insight: unusual API call rate for iam:AttachUserPolicy (Start)");
         assert_eq!(
             (e.service.as_str(), e.source.as_str(), e.action.as_str()),
             ("iam", "iam.amazonaws.com", "AttachUserPolicy")

@@ -30,18 +30,14 @@ fn read(data: &[u8]) -> (Vec<String>, Vec<String>) {
     read_with(data, Limits::default(), 256 * 1024)
 }
 
-const R1: &str =
-    r#"{"eventTime":"2024-08-01T13:33:28Z","eventName":"A","x":{"y":[1,2,{"z":"}]\"{["}]}}"#;
+const R1: &str = r#"{"eventTime":"2024-08-01T13:33:28Z","eventName":"A","x":{"y":[1,2,{"z":"}]\"{["}]}}"#;
 const R2: &str = r#"{"eventTime":"2024-08-01T13:33:29Z","eventName":"B"}"#;
 
 #[test]
 fn cloudtrail_document() {
     let doc = format!("{{\"Records\": [ {R1} ,\n{R2}]}}\n");
     assert_eq!(read(doc.as_bytes()), (vec![R1.into(), R2.into()], vec![]));
-    assert_eq!(
-        read(&gz(doc.as_bytes())),
-        (vec![R1.into(), R2.into()], vec![])
-    );
+    assert_eq!(read(&gz(doc.as_bytes())), (vec![R1.into(), R2.into()], vec![]));
 }
 
 #[test]
@@ -60,10 +56,7 @@ fn other_shapes() {
     assert_eq!(read(format!("{R1}\n{R2}\n").as_bytes()).0, vec![R1, R2]);
     let doc = format!("{{\"a\":{{\"Records\":1}},\"Records\":[{R1}],\"b\":[\"]\"]}}");
     assert_eq!(read(doc.as_bytes()), (vec![R1.into()], vec![]));
-    assert_eq!(
-        read(format!("\u{feff}{{\"Records\":[{R2}]}}").as_bytes()).0,
-        vec![R2]
-    );
+    assert_eq!(read(format!("\u{feff}{{\"Records\":[{R2}]}}").as_bytes()).0, vec![R2]);
     assert_eq!(read(b"{\"Records\":[]}"), (vec![], vec![]));
 }
 
@@ -80,10 +73,7 @@ fn truncated_json_keeps_the_records_before() {
     let (records, errors) = read(doc.as_bytes());
     assert_eq!(records, vec![R1, R2]);
     assert_eq!(errors.len(), 1);
-    assert!(
-        errors[0].starts_with("file ends in the middle of the JSON at byte"),
-        "{errors:?}"
-    );
+    assert!(errors[0].starts_with("file ends in the middle of the JSON at byte"), "{errors:?}");
 }
 
 #[test]
@@ -98,16 +88,9 @@ fn truncated_gzip_keeps_the_records_before() {
     doc.push_str(&format!("{R2}]}}"));
     let data = gz(doc.as_bytes());
     let (records, errors) = read(&data[..data.len() / 2]);
-    assert!(
-        !records.is_empty() && records.len() < 2001,
-        "{}",
-        records.len()
-    );
+    assert!(!records.is_empty() && records.len() < 2001, "{}", records.len());
     assert_eq!(errors.len(), 1);
-    assert!(
-        errors[0].starts_with("gzip data is corrupt or truncated"),
-        "{errors:?}"
-    );
+    assert!(errors[0].starts_with("gzip data is corrupt or truncated"), "{errors:?}");
 }
 
 #[test]
@@ -149,37 +132,19 @@ fn structure_errors() {
         read(b"{\"foo\": 1}").1,
         vec!["not a CloudTrail log file: the top-level object has no Records array"]
     );
-    assert_eq!(
-        read(b"{}").1,
-        vec!["not a CloudTrail log file: the top-level object has no Records array"]
-    );
-    assert_eq!(
-        read(b"{\"Records\": {\"a\": 1}}").1,
-        vec!["Records is not an array (found an object)"]
-    );
-    assert_eq!(
-        read(b"{\"Records\": \"x\"}").1,
-        vec!["Records is not an array (found a string)"]
-    );
+    assert_eq!(read(b"{}").1, vec!["not a CloudTrail log file: the top-level object has no Records array"]);
+    assert_eq!(read(b"{\"Records\": {\"a\": 1}}").1, vec!["Records is not an array (found an object)"]);
+    assert_eq!(read(b"{\"Records\": \"x\"}").1, vec!["Records is not an array (found a string)"]);
     let doc = format!("{{\"Records\":[{R1}]}} trailing");
     let (records, errors) = read(doc.as_bytes());
     assert_eq!(records, vec![R1]);
-    assert_eq!(
-        errors,
-        vec![format!(
-            "unexpected data after the end of the JSON at byte {}",
-            doc.len() - 8
-        )]
-    );
+    assert_eq!(errors, vec![format!("unexpected data after the end of the JSON at byte {}", doc.len() - 8)]);
     let doc = format!("{{\"Records\":[{R1} {R2}]}}");
     let (records, errors) = read(doc.as_bytes());
     assert_eq!(records, vec![R1]);
     assert_eq!(
         errors,
-        vec![format!(
-            "invalid JSON at byte {}: expected , or ] between records, found '{{'",
-            13 + R1.len()
-        )]
+        vec![format!("invalid JSON at byte {}: expected , or ] between records, found '{{'", 13 + R1.len())]
     );
 }
 
@@ -213,10 +178,7 @@ fn gzip_bomb_stops_at_the_limit() {
     e.write_all(b"\"}]}").unwrap();
     let data = e.finish().unwrap();
     assert!(data.len() < 1 << 20);
-    let limits = Limits {
-        max_decompressed_bytes: 8 << 20,
-        ..Limits::default()
-    };
+    let limits = Limits { max_decompressed_bytes: 8 << 20, ..Limits::default() };
     let reader = RecordReader::new(&data[..], limits).unwrap();
     let items: Vec<_> = reader.collect();
     assert_eq!(items.len(), 1);
@@ -225,25 +187,15 @@ fn gzip_bomb_stops_at_the_limit() {
 
 #[test]
 fn top_level_record_too_large_or_deep() {
-    let limits = Limits {
-        max_record_bytes: 64,
-        max_depth: 3,
-        ..Limits::default()
-    };
+    let limits = Limits { max_record_bytes: 64, max_depth: 3, ..Limits::default() };
     let big = format!("{{\"eventTime\":\"{}\"}}", "x".repeat(100));
     let (records, errors) = read_with(format!("{big}\n{R2}").as_bytes(), limits, 16);
     assert_eq!(records, vec![R2]);
-    assert_eq!(
-        errors,
-        vec!["record 0 is larger than the limit of 64 bytes"]
-    );
+    assert_eq!(errors, vec!["record 0 is larger than the limit of 64 bytes"]);
     let deep = r#"{"eventTime":"x","a":[[[[1]]]]}"#;
     let (records, errors) = read_with(format!("{deep}\n{R2}").as_bytes(), limits, 16);
     assert_eq!(records, vec![R2]);
-    assert_eq!(
-        errors,
-        vec!["record 0 nests deeper than the limit of 3 levels"]
-    );
+    assert_eq!(errors, vec!["record 0 nests deeper than the limit of 3 levels"]);
 }
 
 fn json_value() -> impl Strategy<Value = serde_json::Value> {

@@ -22,24 +22,15 @@ fn normalize_dir(dir: &Path) -> Vec<(String, Event)> {
         .filter(|p| p.extension().is_some_and(|x| x == "jsonl"))
         .collect();
     files.sort();
-    let ctx = RecordContext {
-        received: 1_700_000_000_000,
-        ..RecordContext::default()
-    };
+    let ctx = RecordContext { received: 1_700_000_000_000, ..RecordContext::default() };
     let mut out = Vec::new();
     for file in files {
         let text = fs::read_to_string(&file).unwrap();
         let name = file.file_name().unwrap().to_string_lossy().into_owned();
-        for (i, line) in text
-            .lines()
-            .enumerate()
-            .filter(|(_, l)| !l.trim().is_empty())
-        {
+        for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
             let at = format!("{name}:{}", i + 1);
-            let raw: serde_json::Value =
-                serde_json::from_str(line).unwrap_or_else(|e| panic!("{at}: {e}"));
-            let event =
-                normalize(raw, line.as_bytes(), &ctx).unwrap_or_else(|e| panic!("{at}: {e}"));
+            let raw: serde_json::Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("{at}: {e}"));
+            let event = normalize(raw, line.as_bytes(), &ctx).unwrap_or_else(|e| panic!("{at}: {e}"));
             out.push((at, event));
         }
     }
@@ -50,17 +41,13 @@ fn normalize_dir(dir: &Path) -> Vec<(String, Event)> {
 fn stratus_records_normalize_as_recorded() {
     let events = normalize_dir(&data().join("stratus"));
     assert_eq!(events.len(), 310, "the Stratus corpus has 310 records");
-    let lines: Vec<String> = events
-        .iter()
-        .map(|(_, e)| serde_json::to_string(e).unwrap())
-        .collect();
+    let lines: Vec<String> = events.iter().map(|(_, e)| serde_json::to_string(e).unwrap()).collect();
     let golden = data().join("stratus.normalized.jsonl");
     if std::env::var_os("UPDATE_GOLDEN").is_some() {
         fs::write(&golden, lines.join("\n") + "\n").unwrap();
         return;
     }
-    let expected =
-        fs::read_to_string(&golden).expect("golden file missing: run with UPDATE_GOLDEN=1");
+    let expected = fs::read_to_string(&golden).expect("golden file missing: run with UPDATE_GOLDEN=1");
     let expected: Vec<&str> = expected.lines().collect();
     for (i, ((at, event), line)) in events.iter().zip(&lines).enumerate() {
         let want = expected.get(i).copied().unwrap_or("<missing>");
@@ -86,11 +73,7 @@ fn stratus_records_normalize_as_recorded() {
 #[test]
 fn stratus_titles_read_well() {
     for (at, event) in normalize_dir(&data().join("stratus")) {
-        assert!(
-            !event.title.is_empty() && !event.title.contains('\n'),
-            "{at}: {:?}",
-            event.title
-        );
+        assert!(!event.title.is_empty() && !event.title.contains('\n'), "{at}: {:?}", event.title);
         assert!(!event.title.contains("  "), "{at}: {:?}", event.title);
     }
 }
