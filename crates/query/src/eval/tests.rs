@@ -298,3 +298,22 @@ fn hand_built_queries() {
     ]));
     assert!(!matches(&q, &stop));
 }
+
+proptest::proptest! {
+    /// Any query the parser accepts evaluates without panicking, and wrapping it in `-( … )`
+    /// flips the answer.
+    #[test]
+    fn parsed_queries_evaluate(
+        input in "([a-z_.@:()\\[\\]{}\"*?<>=/ -]|AND |OR |NOT |TO |service:|action:|time:|source_ip:|@userIdentity.type:|@stats.count:|@resources.ARN:|now-1d|2024-08-01|86.245.0.0/16|42|root|login|stop){0,20}"
+    ) {
+        if let Ok(q) = parse(&input, NOW) {
+            let negated = parse(&format!("-({input})"), NOW);
+            for e in [stop_logging(), failed_login()] {
+                let hit = matches(&q, &e);
+                if let Ok(n) = &negated {
+                    proptest::prop_assert_eq!(matches(n, &e), !hit, "{:?}", input);
+                }
+            }
+        }
+    }
+}
