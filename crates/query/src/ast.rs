@@ -85,7 +85,11 @@ pub enum TextQuery {
 /// float (`5`, `-3`, `2.5`, `1e3`), finite. Everything else is not a number.
 pub fn as_number(value: &str) -> Option<f64> {
     let v = value.trim();
-    if v.is_empty() || !v.bytes().all(|b| b.is_ascii_digit() || b"+-.eE".contains(&b)) {
+    if v.is_empty()
+        || !v
+            .bytes()
+            .all(|b| b.is_ascii_digit() || b"+-.eE".contains(&b))
+    {
         return None;
     }
     v.parse::<f64>().ok().filter(|n| n.is_finite())
@@ -164,10 +168,16 @@ mod tests {
         assert!(glob_matches(&[lit("create"), AnyRun], "createuser"));
         assert!(glob_matches(&[lit("create"), AnyRun], "create"));
         assert!(!glob_matches(&[lit("create"), AnyRun], "deleteuser"));
-        assert!(glob_matches(&[AnyRun, lit("key"), AnyRun], "createaccesskey"));
+        assert!(glob_matches(
+            &[AnyRun, lit("key"), AnyRun],
+            "createaccesskey"
+        ));
         assert!(glob_matches(&[lit("a"), AnyChar, lit("c")], "abc"));
         assert!(!glob_matches(&[lit("a"), AnyChar, lit("c")], "ac"));
-        assert!(glob_matches(&[AnyRun, lit("ab"), AnyRun, lit("ab")], "xabyabab"));
+        assert!(glob_matches(
+            &[AnyRun, lit("ab"), AnyRun, lit("ab")],
+            "xabyabab"
+        ));
         assert!(glob_matches(&[AnyRun], ""));
     }
 

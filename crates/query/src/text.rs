@@ -12,9 +12,11 @@ pub const MAX_KEYWORD_BYTES: usize = 2048;
 /// word and its position; a word over [`MAX_WORD_BYTES`] is skipped but keeps its position, so
 /// phrases cannot jump over it.
 pub fn for_each_word(text: &str, mut f: impl FnMut(u32, &str)) {
-    let mut position = 0u32;
     let mut lower = String::new();
-    for word in text.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()) {
+    let words = text
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty());
+    for (position, word) in (0u32..).zip(words) {
         if word.len() <= MAX_WORD_BYTES {
             lower.clear();
             if word.is_ascii() {
@@ -25,7 +27,6 @@ pub fn for_each_word(text: &str, mut f: impl FnMut(u32, &str)) {
             }
             f(position, &lower);
         }
-        position += 1;
     }
 }
 
@@ -72,7 +73,10 @@ mod tests {
     #[test]
     fn long_words_keep_their_position() {
         let long = "x".repeat(41);
-        assert_eq!(words(&format!("a {long} b")), vec![(0, "a".into()), (2, "b".into())]);
+        assert_eq!(
+            words(&format!("a {long} b")),
+            vec![(0, "a".into()), (2, "b".into())]
+        );
     }
 
     #[test]
