@@ -133,7 +133,7 @@ fn known(field: KnownField, pred: &Predicate, event: &Event) -> bool {
 }
 
 fn cidr_contains(net: &ipnet::IpNet, value: &str) -> bool {
-    IpAddr::from_str(value).is_ok_and(|ip| net.contains(&ip))
+    IpAddr::from_str(value).is_ok_and(|ip| crate::ast::cidr_contains(net, ip))
 }
 
 /// Time fields always have a value. The parser turns `time:X` into a range; an `Equals` built

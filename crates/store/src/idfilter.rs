@@ -49,10 +49,6 @@ impl IdFilter {
     pub fn capacity(&self) -> u64 {
         self.capacity
     }
-
-    pub fn memory_bytes(&self) -> usize {
-        self.bits.len() * 8
-    }
 }
 
 #[cfg(test)]

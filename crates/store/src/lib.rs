@@ -1,1 +1,179 @@
-//! placeholder
+//! Where the events are, and which match a query: the [`EventStore`] trait, its embedded
+//! implementation (a tantivy index, [`EmbeddedStore`]) and durable ingestion state in SQLite
+//! ([`State`]).
+//!
+//! Architecture Invariant: everything above this crate talks to [`EventStore`], never to tantivy,
+//! so a distributed engine can take over by implementing the trait.
+
+mod collect;
+mod embedded;
+mod idfilter;
+mod schema;
+mod state;
+mod tokenizers;
+mod translate;
+
+use serde::Serialize;
+use trailwatch_cloudtrail::Event;
+use trailwatch_query::{KnownField, Query};
+
+pub use embedded::{EmbeddedStore, StoreOptions};
+pub use state::{FileRecord, State};
+
+/// What can go wrong in the store.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("index: {0}")]
+    Index(#[from] tantivy::TantivyError),
+    #[error("index directory: {0}")]
+    Directory(String),
+    #[error("state database: {0}")]
+    State(String),
+    #[error("query: {0}")]
+    Query(String),
+    #[error("{0}")]
+    Invalid(String),
+    #[error("stored event {id} cannot be read back: {reason}")]
+    Corrupt { id: String, reason: String },
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// An event on its way into the store, with its record's original bytes.
+#[derive(Debug, Clone)]
+pub struct NewEvent {
+    pub event: Event,
+    pub record: Vec<u8>,
+}
+
+/// What adding a batch did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct AddStats {
+    pub added: u64,
+    /// Events whose id was already stored or already in this uncommitted batch.
+    pub duplicates: u64,
+}
+
+/// A half-open time window `[from, to)` in milliseconds; `None` is open-ended.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct TimeRange {
+    pub from: Option<i64>,
+    pub to: Option<i64>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub enum Order {
+    #[default]
+    NewestFirst,
+    OldestFirst,
+}
+
+#[derive(Debug, Clone)]
+pub struct SearchRequest {
+    pub query: Query,
+    pub range: TimeRange,
+    pub limit: usize,
+    pub offset: usize,
+    pub order: Order,
+}
+
+/// An event read back from the store.
+#[derive(Debug, Clone, Serialize)]
+pub struct StoredEvent {
+    #[serde(flatten)]
+    pub event: Event,
+    /// The original record, as JSON text.
+    pub record: serde_json::Value,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SearchResult {
+    /// How many events match in all (not only on this page).
+    pub total: u64,
+    pub events: Vec<StoredEvent>,
+}
+
+#[derive(Debug, Clone)]
+pub struct FacetRequest {
+    pub query: Query,
+    pub range: TimeRange,
+    pub field: KnownField,
+    /// How many top values to return.
+    pub size: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FacetValue {
+    pub value: String,
+    pub count: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct FacetResult {
+    pub field: &'static str,
+    /// Top values, most frequent first (ties by value).
+    pub values: Vec<FacetValue>,
+    /// Values counted but not among the top ones (a multi-valued field counts each value).
+    pub other: u64,
+    /// Matching events without the field.
+    pub missing: u64,
+}
+
+#[derive(Debug, Clone)]
+pub struct HistogramRequest {
+    pub query: Query,
+    /// Must be closed on both ends.
+    pub range: TimeRange,
+    pub interval_ms: i64,
+    /// Split by the top values of this field (how many series).
+    pub by: Option<(KnownField, usize)>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Series {
+    /// The split value; `None` for the whole count, or for everything else when split.
+    pub value: Option<String>,
+    pub counts: Vec<u64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Histogram {
+    /// Start of the first bucket (aligned to the interval), in milliseconds.
+    pub start: i64,
+    pub interval_ms: i64,
+    pub series: Vec<Series>,
+}
+
+/// Size and shape of the store.
+#[derive(Debug, Clone, Serialize)]
+pub struct StoreStats {
+    pub events: u64,
+    pub segments: usize,
+    pub index_bytes: u64,
+    pub oldest: Option<i64>,
+    pub newest: Option<i64>,
+}
+
+/// The events, stored and searchable. Implementations must be safe to share between threads;
+/// only one process at a time may add events to a store.
+pub trait EventStore: Send + Sync {
+    /// Adds events, dropping those whose id is already stored or pending. They become visible
+    /// and durable at the next [`EventStore::commit`].
+    fn add(&self, events: Vec<NewEvent>) -> Result<AddStats>;
+    /// Makes every event added so far durable and searchable.
+    fn commit(&self) -> Result<()>;
+    fn search(&self, request: &SearchRequest) -> Result<SearchResult>;
+    fn count(&self, query: &Query, range: TimeRange) -> Result<u64>;
+    fn facets(&self, request: &FacetRequest) -> Result<FacetResult>;
+    fn histogram(&self, request: &HistogramRequest) -> Result<Histogram>;
+    /// One event by id.
+    fn get(&self, id: &str) -> Result<Option<StoredEvent>>;
+    /// Deletes events older than `cutoff` (milliseconds) and commits; returns how many.
+    fn delete_before(&self, cutoff: i64) -> Result<u64>;
+    fn stats(&self) -> Result<StoreStats>;
+}
+
+/// Fields that facets and histogram splits accept.
+pub fn facetable_fields() -> impl Iterator<Item = KnownField> {
+    KnownField::ALL.iter().copied().filter(|f| schema::is_facetable(*f))
+}

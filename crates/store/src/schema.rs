@@ -64,7 +64,7 @@ pub fn build() -> (Schema, Fields) {
         }
         let mut opts = TextOptions::default().set_indexing_options(keyword_indexing.clone());
         if is_facetable(f) {
-            opts = opts.set_fast(Some("raw"));
+            opts = opts.set_fast("raw");
         }
         if is_stored(f) {
             opts = opts.set_stored();

@@ -9,6 +9,9 @@ pub const WORDS: &str = "tw_words";
 /// Name of the keyword tokenizer (the whole value, lowercase).
 pub const KEYWORD: &str = "tw_keyword";
 
+/// Positions between the end of one string and the start of the next in the text field.
+const VALUE_GAP: usize = 1000;
+
 /// Splits text into words with [`text::for_each_word`].
 #[derive(Clone, Default)]
 pub struct WordsTokenizer {
@@ -37,6 +40,12 @@ impl Tokenizer for WordsTokenizer {
         text::for_each_word(input, |position, word| {
             push(tokens, &mut len, position as usize, word);
         });
+        // Tantivy starts a field's next value one position after the end of this one. A long
+        // last token pushes that end far out, so a phrase can never span two strings, even one
+        // with gaps for words too long to index (the evaluator matches within one string).
+        if len > 0 {
+            tokens[len - 1].position_length = VALUE_GAP;
+        }
         PreparedStream { tokens, len, next: 0 }
     }
 }

@@ -1,7 +1,6 @@
 //! From a parsed [`Query`] to a tantivy query, mirroring the in-memory evaluator's semantics
 //! (`trailwatch_query::matches`): the property test in `tests/agreement.rs` holds the two together.
 
-use std::net::IpAddr;
 use std::ops::Bound;
 
 use tantivy::query::{
@@ -300,7 +299,3 @@ fn unsupported(f: KnownField, what: &str) -> Error {
     Error::Query(format!("{} does not support {what}", f.name()))
 }
 
-/// Whether an IP string is an address (for CIDR matching); exposed for tests.
-pub fn parses_as_ip(s: &str) -> bool {
-    s.parse::<IpAddr>().is_ok()
-}
