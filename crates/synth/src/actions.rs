@@ -78,7 +78,7 @@ pub const SPECS: &[Spec] = &[
     read("sso", "ListAccountAssignments", 0.8, r#"{"instanceArn":"arn:aws:sso:::instance/ssoins-{{hex17}}","accountId":"{{account}}","permissionSetArn":"arn:aws:sso:::permissionSet/ssoins-{{hex17}}/ps-{{hex17}}"}"#),
     read("access-analyzer", "ListFindings", 1.0, r#"{"analyzerArn":"arn:aws:access-analyzer:{{region}}:{{account}}:analyzer/ConsoleAnalyzer-{{same_uuid}}","maxResults":100}"#),
     // EC2.
-    read("ec2", "DescribeInstances", 60.0, r#"{"instancesSet":{"items":[{"instanceId":"{{instance}}"}]},"filterSet":{}}"#),
+    read("ec2", "DescribeInstances", 60.0, r#"{"instancesSet":{"items":[{"instanceId":"{{instance}}"}]},"filterSet":{"items":[{"name":"instance-state-name","valueSet":{"items":[{"value":"running"},{"value":"pending"}]}},{"name":"tag:aws:autoscaling:groupName","valueSet":{"items":[{"value":"{{asg}}"}]}}]}}"#),
     read("ec2", "DescribeInstanceStatus", 18.0, r#"{"instancesSet":{},"filterSet":{},"includeAllInstances":false}"#),
     read("ec2", "DescribeSecurityGroups", 22.0, r#"{"securityGroupSet":{},"securityGroupIdSet":{"items":[{"groupId":"{{sg}}"}]},"filterSet":{}}"#),
     read("ec2", "DescribeVpcs", 12.0, r#"{"vpcSet":{"items":[{"vpcId":"{{vpc}}"}]},"filterSet":{}}"#),

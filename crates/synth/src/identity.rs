@@ -261,7 +261,11 @@ pub fn principals(account: &str, pools: &Pools, rng: &mut SmallRng) -> (Vec<Prin
             let role = pools.get(Pool::Role, i).to_owned();
             let session = pools.get(Pool::Session, i).to_owned();
             let role_id = format!("AROA{}", key_chars(rng.random(), 17));
-            let (arn, head, mid, tail) = role_parts(account, &role, &session, &role_id, false);
+            let (arn, head, mid, mut tail) = role_parts(account, &role, &session, &role_id, false);
+            if role.contains("ec2-instance") {
+                // Instance-profile credentials delivered by IMDSv2 say so.
+                tail = tail.replacen("}}}", r#"},"ec2RoleDelivery":"2.0"}}"#, 1);
+            }
             Draft {
                 kind: Kind::AssumedRole,
                 table: Table::Full,
@@ -279,7 +283,7 @@ pub fn principals(account: &str, pools: &Pools, rng: &mut SmallRng) -> (Vec<Prin
             }
         })
         .collect();
-    add(0.45, roles);
+    add(0.53, roles);
 
     let linked = SERVICE_LINKED
         .iter()
@@ -304,7 +308,7 @@ pub fn principals(account: &str, pools: &Pools, rng: &mut SmallRng) -> (Vec<Prin
             }
         })
         .collect();
-    add(0.18, linked);
+    add(0.14, linked);
 
     let services = SERVICES
         .iter()
@@ -324,7 +328,7 @@ pub fn principals(account: &str, pools: &Pools, rng: &mut SmallRng) -> (Vec<Prin
             agents: Vec::new(),
         })
         .collect();
-    add(0.12, services);
+    add(0.07, services);
 
     let users = (0..18)
         .map(|i| {
@@ -363,7 +367,7 @@ pub fn principals(account: &str, pools: &Pools, rng: &mut SmallRng) -> (Vec<Prin
             }
         })
         .collect();
-    add(0.16, users);
+    add(0.11, users);
 
     let sso = (0..10)
         .map(|_| {
@@ -396,7 +400,7 @@ pub fn principals(account: &str, pools: &Pools, rng: &mut SmallRng) -> (Vec<Prin
             }
         })
         .collect();
-    add(0.089, sso);
+    add(0.149, sso);
 
     let root_arn = format!("arn:aws:iam::{account}:root");
     let root_base = format!(
