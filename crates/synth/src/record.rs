@@ -79,7 +79,11 @@ impl Stream<'_> {
         buf.extend_from_slice(b",\"sourceIPAddress\":\"");
         principal.push_ip(buf, rng);
         buf.extend_from_slice(b"\",\"userAgent\":\"");
-        let agent = principal.agent(rng);
+        let mut agent = principal.agent(rng);
+        if login && !agent.text.starts_with("Mozilla") {
+            // Sign-ins always come from a browser, whatever the person's usual client.
+            agent = crate::agents::CONSOLE[(time_ms as usize) % 4];
+        }
         buf.extend_from_slice(agent.text.as_bytes());
         if agent.cli && !login {
             buf.extend_from_slice(action.cli_command.as_bytes());
