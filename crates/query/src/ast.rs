@@ -85,11 +85,7 @@ pub enum TextQuery {
 /// float (`5`, `-3`, `2.5`, `1e3`), finite. Everything else is not a number.
 pub fn as_number(value: &str) -> Option<f64> {
     let v = value.trim();
-    if v.is_empty()
-        || !v
-            .bytes()
-            .all(|b| b.is_ascii_digit() || b"+-.eE".contains(&b))
-    {
+    if v.is_empty() || !v.bytes().all(|b| b.is_ascii_digit() || b"+-.eE".contains(&b)) {
         return None;
     }
     v.parse::<f64>().ok().filter(|n| n.is_finite())
@@ -168,16 +164,10 @@ mod tests {
         assert!(glob_matches(&[lit("create"), AnyRun], "createuser"));
         assert!(glob_matches(&[lit("create"), AnyRun], "create"));
         assert!(!glob_matches(&[lit("create"), AnyRun], "deleteuser"));
-        assert!(glob_matches(
-            &[AnyRun, lit("key"), AnyRun],
-            "createaccesskey"
-        ));
+        assert!(glob_matches(&[AnyRun, lit("key"), AnyRun], "createaccesskey"));
         assert!(glob_matches(&[lit("a"), AnyChar, lit("c")], "abc"));
         assert!(!glob_matches(&[lit("a"), AnyChar, lit("c")], "ac"));
-        assert!(glob_matches(
-            &[AnyRun, lit("ab"), AnyRun, lit("ab")],
-            "xabyabab"
-        ));
+        assert!(glob_matches(&[AnyRun, lit("ab"), AnyRun, lit("ab")], "xabyabab"));
         assert!(glob_matches(&[AnyRun], ""));
     }
 
@@ -211,4 +201,17 @@ pub fn cidr_contains(net: &ipnet::IpNet, ip: std::net::IpAddr) -> bool {
     };
     let (lo, hi) = cidr_bounds_v6(net);
     lo <= v6 && v6 <= hi
+}
+
+/// Longest wildcard pattern accepted: literal characters, and `*`/`?` wildcards. The index runs
+/// wildcards as automata of bounded size, so the parser refuses larger patterns up front.
+pub const MAX_WILDCARD_CHARS: usize = 100;
+pub const MAX_WILDCARDS: usize = 10;
+
+/// Whether a glob is over the limits above.
+pub fn glob_too_long(glob: &[GlobToken]) -> bool {
+    let chars: usize =
+        glob.iter().map(|t| if let GlobToken::Literal(s) = t { s.chars().count() } else { 0 }).sum();
+    let wild = glob.iter().filter(|t| !matches!(t, GlobToken::Literal(_))).count();
+    chars > MAX_WILDCARD_CHARS || wild > MAX_WILDCARDS
 }

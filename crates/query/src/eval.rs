@@ -41,9 +41,7 @@ fn keyword_cow(value: &str) -> Option<Cow<'_, str>> {
         }
         return Some(Cow::Borrowed(value));
     }
-    Some(Cow::Owned(
-        value.chars().flat_map(char::to_lowercase).collect(),
-    ))
+    Some(Cow::Owned(value.chars().flat_map(char::to_lowercase).collect()))
 }
 
 /// `text::keyword(value) == Some(term)`, without allocating.
@@ -52,11 +50,7 @@ fn keyword_eq(value: &str, term: &str) -> bool {
         return false;
     }
     if value.is_ascii() {
-        value.len() == term.len()
-            && value
-                .bytes()
-                .zip(term.bytes())
-                .all(|(v, t)| v.to_ascii_lowercase() == t)
+        value.len() == term.len() && value.bytes().zip(term.bytes()).all(|(v, t)| v.to_ascii_lowercase() == t)
     } else {
         value.chars().flat_map(char::to_lowercase).eq(term.chars())
     }
@@ -119,13 +113,11 @@ fn known(field: KnownField, pred: &Predicate, event: &Event) -> bool {
     match pred {
         Predicate::Exists => !values.is_empty(),
         Predicate::Equals(term) => values.iter().any(|v| keyword_eq(v, term)),
-        Predicate::Wildcard(glob) => values
-            .iter()
-            .any(|v| keyword_cow(v).is_some_and(|k| glob_matches(glob, &k))),
+        Predicate::Wildcard(glob) => {
+            values.iter().any(|v| keyword_cow(v).is_some_and(|k| glob_matches(glob, &k)))
+        }
         Predicate::Range(lo, hi) => match bounds(lo, hi, text_of) {
-            Some((lo, hi)) => values
-                .iter()
-                .any(|v| keyword_cow(v).is_some_and(|k| in_bounds(&*k, lo, hi))),
+            Some((lo, hi)) => values.iter().any(|v| keyword_cow(v).is_some_and(|k| in_bounds(&*k, lo, hi))),
             None => false,
         },
         Predicate::Cidr(net) => values.iter().any(|v| cidr_contains(net, v)),
@@ -142,9 +134,7 @@ fn time_matches(t: i64, pred: &Predicate) -> bool {
     match pred {
         Predicate::Exists => true,
         Predicate::Equals(s) => crate::time::parse_absolute_millis(s) == Some(t),
-        Predicate::Range(lo, hi) => {
-            bounds(lo, hi, time_of).is_some_and(|(lo, hi)| in_bounds(&t, lo, hi))
-        }
+        Predicate::Range(lo, hi) => bounds(lo, hi, time_of).is_some_and(|(lo, hi)| in_bounds(&t, lo, hi)),
         Predicate::Wildcard(_) | Predicate::Cidr(_) => false,
     }
 }
@@ -184,11 +174,9 @@ fn raw(path: &str, pred: &Predicate, record: &Value) -> bool {
                 });
             }
         }
-        Predicate::Cidr(net) => for_each_value_at(record, path, &mut |v| {
-            if let Value::String(s) = v {
-                hit |= cidr_contains(net, s);
-            }
-        }),
+        // CIDR blocks apply to IP fields only (the parser never builds this; the index has
+        // no addresses for raw paths).
+        Predicate::Cidr(_) => {}
     }
     hit
 }
@@ -231,10 +219,8 @@ fn phrase(words: &[(u32, String)], event: &Event) -> bool {
         }),
         [(first, first_word), ..] => {
             // Offsets of each query word from the first one.
-            let offsets: Vec<(i64, &str)> = words
-                .iter()
-                .map(|(p, w)| (i64::from(*p) - i64::from(*first), w.as_str()))
-                .collect();
+            let offsets: Vec<(i64, &str)> =
+                words.iter().map(|(p, w)| (i64::from(*p) - i64::from(*first), w.as_str())).collect();
             let mut found: Vec<(u32, String)> = Vec::new();
             any_searchable(event, &mut |s| {
                 // Most strings lack the first word: check that before collecting words.
@@ -252,9 +238,7 @@ fn phrase(words: &[(u32, String)], event: &Event) -> bool {
                                 return false;
                             };
                             // Positions are increasing, so a binary search finds `at`.
-                            found
-                                .binary_search_by_key(&at, |(p, _)| *p)
-                                .is_ok_and(|i| found[i].1 == *qw)
+                            found.binary_search_by_key(&at, |(p, _)| *p).is_ok_and(|i| found[i].1 == *qw)
                         })
                 })
             })

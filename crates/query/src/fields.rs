@@ -134,11 +134,7 @@ impl KnownField {
             ErrorCode => opt(&e.error_code),
             ErrorMessage => opt(&e.error_message),
             RequestId => opt(&e.request_id),
-            Resource => e
-                .resources
-                .iter()
-                .map(|r| Cow::Borrowed(r.as_str()))
-                .collect(),
+            Resource => e.resources.iter().map(|r| Cow::Borrowed(r.as_str())).collect(),
             Title => one(&e.title),
         };
         // Empty strings are treated as absent everywhere.

@@ -26,26 +26,16 @@ mod tests {
     fn every_field_is_documented() {
         for field in KnownField::ALL {
             let row = format!("| `{}` |", field.name());
-            assert!(
-                QUERY_DOC.contains(&row),
-                "docs/QUERY.md has no table row for {}",
-                field.name()
-            );
+            assert!(QUERY_DOC.contains(&row), "docs/QUERY.md has no table row for {}", field.name());
         }
     }
 
     #[test]
     fn documented_examples_parse() {
-        let blocks = QUERY_DOC
-            .split("```text\n")
-            .skip(1)
-            .map(|b| b.split("```").next().unwrap());
+        let blocks = QUERY_DOC.split("```text\n").skip(1).map(|b| b.split("```").next().unwrap());
         let mut count = 0;
         for block in blocks.filter(|b| !b.contains("column ")) {
-            for line in block
-                .lines()
-                .filter(|l| !l.is_empty() && !l.starts_with('#'))
-            {
+            for line in block.lines().filter(|l| !l.is_empty() && !l.starts_with('#')) {
                 if let Err(e) = crate::parse(line, 0) {
                     panic!("docs/QUERY.md example {line:?} does not parse: {e}");
                 }

@@ -26,12 +26,7 @@ const MAX_DEPTH: usize = 100;
 /// Parses a query. Relative times (`now-1h`) count from `now_ms`. An empty query, or `*`,
 /// matches every event.
 pub fn parse(input: &str, now_ms: i64) -> Result<Query> {
-    let mut p = Parser {
-        chars: input.chars().collect(),
-        pos: 0,
-        now_ms,
-        depth: 0,
-    };
+    let mut p = Parser { chars: input.chars().collect(), pos: 0, now_ms, depth: 0 };
     p.skip_ws();
     if p.at_end() {
         return Ok(Query::All);
@@ -103,6 +98,14 @@ fn lowercase(s: &str) -> String {
 }
 
 /// A glob with lowercase literals; runs of `*` collapse to one.
+pub(crate) fn too_long_message() -> String {
+    format!(
+        "wildcard pattern too long (at most {} characters and {} wildcards)",
+        crate::ast::MAX_WILDCARD_CHARS,
+        crate::ast::MAX_WILDCARDS
+    )
+}
+
 fn glob(pieces: &[Piece]) -> Vec<GlobToken> {
     let mut out = Vec::new();
     let mut lit = String::new();
@@ -167,18 +170,13 @@ impl Parser {
     }
 
     fn fail<T>(&self, at: usize, message: impl Into<String>) -> Result<T> {
-        Err(ParseError {
-            column: at + 1,
-            message: message.into(),
-        })
+        Err(ParseError { column: at + 1, message: message.into() })
     }
 
     /// The whitespace-delimited token at `at`, for messages.
     fn token_at(&self, at: usize) -> String {
-        let token: String = self.chars[at.min(self.chars.len())..]
-            .iter()
-            .take_while(|c| !c.is_whitespace())
-            .collect();
+        let token: String =
+            self.chars[at.min(self.chars.len())..].iter().take_while(|c| !c.is_whitespace()).collect();
         if token.chars().count() > 40 {
             format!("{}…", token.chars().take(40).collect::<String>())
         } else {
@@ -188,18 +186,13 @@ impl Parser {
 
     /// The keyword at the cursor: `AND`, `OR` or `NOT` as a whole word.
     fn keyword(&self) -> Option<Keyword> {
-        [Keyword::And, Keyword::Or, Keyword::Not]
-            .into_iter()
-            .find(|k| {
-                let text = k.text();
-                let end = self.pos + text.len();
-                end <= self.chars.len()
-                    && self.chars[self.pos..end].iter().copied().eq(text.chars())
-                    && self
-                        .chars
-                        .get(end)
-                        .is_none_or(|c| c.is_whitespace() || "()\"".contains(*c))
-            })
+        [Keyword::And, Keyword::Or, Keyword::Not].into_iter().find(|k| {
+            let text = k.text();
+            let end = self.pos + text.len();
+            end <= self.chars.len()
+                && self.chars[self.pos..end].iter().copied().eq(text.chars())
+                && self.chars.get(end).is_none_or(|c| c.is_whitespace() || "()\"".contains(*c))
+        })
     }
 
     /// Runs `f` one nesting level deeper.
@@ -329,11 +322,7 @@ impl Parser {
         if self.peek() == Some('@') {
             let start = self.pos + 1;
             let mut end = start;
-            while self
-                .chars
-                .get(end)
-                .is_some_and(|c| !c.is_whitespace() && !":()\"".contains(*c))
-            {
+            while self.chars.get(end).is_some_and(|c| !c.is_whitespace() && !":()\"".contains(*c)) {
                 end += 1;
             }
             let path: String = self.chars[start..end].iter().collect();
@@ -365,11 +354,7 @@ impl Parser {
             return None;
         }
         let mut end = self.pos + 1;
-        while self
-            .chars
-            .get(end)
-            .is_some_and(|c| c.is_ascii_alphanumeric() || "_.".contains(*c))
-        {
+        while self.chars.get(end).is_some_and(|c| c.is_ascii_alphanumeric() || "_.".contains(*c)) {
             end += 1;
         }
         (self.chars.get(end) == Some(&':')).then_some(end)
@@ -381,10 +366,7 @@ impl Parser {
             return Ok(Query::All);
         }
         if has_wildcard(pieces) {
-            if pieces
-                .iter()
-                .any(|p| matches!(p, Piece::Char(c) if !c.is_alphanumeric()))
-            {
+            if pieces.iter().any(|p| matches!(p, Piece::Char(c) if !c.is_alphanumeric())) {
                 return self.fail(
                     at,
                     format!(
@@ -393,7 +375,11 @@ impl Parser {
                     ),
                 );
             }
-            return Ok(Query::Text(TextQuery::Wildcard(glob(pieces))));
+            let g = glob(pieces);
+            if crate::ast::glob_too_long(&g) {
+                return self.fail(at, too_long_message());
+            }
+            return Ok(Query::Text(TextQuery::Wildcard(g)));
         }
         self.phrase(&self.token_at(at), &literal(pieces), at)
     }

@@ -13,9 +13,7 @@ pub const MAX_KEYWORD_BYTES: usize = 2048;
 /// phrases cannot jump over it.
 pub fn for_each_word(text: &str, mut f: impl FnMut(u32, &str)) {
     let mut lower = String::new();
-    let words = text
-        .split(|c: char| !c.is_alphanumeric())
-        .filter(|w| !w.is_empty());
+    let words = text.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty());
     for (position, word) in (0u32..).zip(words) {
         if word.len() <= MAX_WORD_BYTES {
             lower.clear();
@@ -73,10 +71,7 @@ mod tests {
     #[test]
     fn long_words_keep_their_position() {
         let long = "x".repeat(41);
-        assert_eq!(
-            words(&format!("a {long} b")),
-            vec![(0, "a".into()), (2, "b".into())]
-        );
+        assert_eq!(words(&format!("a {long} b")), vec![(0, "a".into()), (2, "b".into())]);
     }
 
     #[test]

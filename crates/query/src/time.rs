@@ -28,8 +28,7 @@ impl TimePrecision {
     }
 }
 
-const EXPECTED: &str =
-    "expected now, now-7d, -24h, 2024-08-01, 2024-08-01T13:33:28Z or epoch milliseconds";
+const EXPECTED: &str = "expected now, now-7d, -24h, 2024-08-01, 2024-08-01T13:33:28Z or epoch milliseconds";
 
 /// Reads a time as milliseconds since the epoch. Relative times count from `now_ms`; naive
 /// times are UTC. The error is a lowercase message naming the value.
@@ -43,26 +42,19 @@ pub fn parse_time_with_precision(s: &str, now_ms: i64) -> Result<(i64, TimePreci
     let s = s.trim();
     let bad = || format!("invalid time {s:?}: {EXPECTED}");
     if let Some(rest) = s.strip_prefix("now") {
-        return relative(rest, now_ms)
-            .ok_or_else(bad)
-            .map(|t| (t, TimePrecision::Millisecond));
+        return relative(rest, now_ms).ok_or_else(bad).map(|t| (t, TimePrecision::Millisecond));
     }
     if s.starts_with(['-', '+']) {
-        return relative(s, now_ms)
-            .ok_or_else(bad)
-            .map(|t| (t, TimePrecision::Millisecond));
+        return relative(s, now_ms).ok_or_else(bad).map(|t| (t, TimePrecision::Millisecond));
     }
     if s.len() == 13 && s.bytes().all(|b| b.is_ascii_digit()) {
-        return s
-            .parse()
-            .map(|t| (t, TimePrecision::Millisecond))
-            .map_err(|_| bad());
+        return s.parse().map(|t| (t, TimePrecision::Millisecond)).map_err(|_| bad());
     }
     parse_absolute(s).ok_or_else(bad)
 }
 
 /// An absolute time only (no `now`): ISO-8601 or epoch milliseconds.
-pub(crate) fn parse_absolute_millis(s: &str) -> Option<i64> {
+pub fn parse_absolute_millis(s: &str) -> Option<i64> {
     if s.len() == 13 && s.bytes().all(|b| b.is_ascii_digit()) {
         return s.parse().ok();
     }
@@ -129,19 +121,13 @@ impl Cursor<'_> {
 
 /// `YYYY-MM-DD[(T| )HH[:MM[:SS[.fff]]][Z|±HH[:MM]]]`.
 fn parse_absolute(s: &str) -> Option<(i64, TimePrecision)> {
-    let mut c = Cursor {
-        b: s.as_bytes(),
-        i: 0,
-    };
+    let mut c = Cursor { b: s.as_bytes(), i: 0 };
     let year = c.digits(4)?;
     let month = c.eat(b'-').then(|| c.digits(2))??;
     let day = c.eat(b'-').then(|| c.digits(2))??;
     let date = NaiveDate::from_ymd_opt(year as i32, month, day)?;
     if c.done() {
-        return Some((
-            date.and_hms_opt(0, 0, 0)?.and_utc().timestamp_millis(),
-            TimePrecision::Day,
-        ));
+        return Some((date.and_hms_opt(0, 0, 0)?.and_utc().timestamp_millis(), TimePrecision::Day));
     }
     if !(c.eat(b'T') || c.eat(b't') || c.eat(b' ')) {
         return None;
@@ -194,10 +180,7 @@ fn parse_absolute(s: &str) -> Option<(i64, TimePrecision)> {
     if !c.done() {
         return None;
     }
-    let local = date
-        .and_hms_milli_opt(hour, minute, second, milli)?
-        .and_utc()
-        .timestamp_millis();
+    let local = date.and_hms_milli_opt(hour, minute, second, milli)?.and_utc().timestamp_millis();
     Some((local - offset_minutes * 60_000, precision))
 }
 
@@ -243,10 +226,7 @@ mod tests {
         check("2024-08-01t13:33:28z", Some((NOW, Second)));
         check("2024-08-01 13:33:28", Some((NOW, Second)));
         check("2024-08-01T13:33:28.5Z", Some((NOW + 500, Millisecond)));
-        check(
-            "2024-08-01T13:33:28.123456Z",
-            Some((NOW + 123, Millisecond)),
-        );
+        check("2024-08-01T13:33:28.123456Z", Some((NOW + 123, Millisecond)));
         check("2024-08-01T15:33:28+02:00", Some((NOW, Second)));
         check("2024-08-01T08:33:28-0500", Some((NOW, Second)));
         check("2024-08-01T15:33:28+02", Some((NOW, Second)));
@@ -268,10 +248,7 @@ mod tests {
     #[test]
     fn errors_name_the_value() {
         let err = parse_time("yesterday", NOW).unwrap_err();
-        assert!(
-            err.starts_with("invalid time \"yesterday\": expected now"),
-            "{err}"
-        );
+        assert!(err.starts_with("invalid time \"yesterday\": expected now"), "{err}");
     }
 
     #[test]

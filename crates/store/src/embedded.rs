@@ -9,7 +9,9 @@ use tantivy::directory::MmapDirectory;
 use tantivy::query::{BooleanQuery, Occur, Query as TQuery, RangeQuery, TermQuery};
 use tantivy::schema::{IndexRecordOption, Value};
 use tantivy::store::{Compressor, ZstdCompressor};
-use tantivy::{Index, IndexReader, IndexSettings, IndexWriter, ReloadPolicy, Searcher, TantivyDocument, Term};
+use tantivy::{
+    Index, IndexReader, IndexSettings, IndexWriter, ReloadPolicy, Searcher, TantivyDocument, Term,
+};
 use trailwatch_cloudtrail::{normalize, RecordContext};
 use trailwatch_query::{text, KnownField, Query};
 
@@ -17,8 +19,8 @@ use crate::collect::{FacetCollector, HistogramCollector};
 use crate::idfilter::IdFilter;
 use crate::schema::{self, column_name, id_hash, Fields};
 use crate::{
-    AddStats, Error, EventStore, FacetRequest, FacetResult, FacetValue, Histogram, HistogramRequest, NewEvent,
-    Order, Result, SearchRequest, SearchResult, Series, StoreStats, StoredEvent, TimeRange,
+    AddStats, Error, EventStore, FacetRequest, FacetResult, FacetValue, Histogram, HistogramRequest,
+    NewEvent, Order, Result, SearchRequest, SearchResult, Series, StoreStats, StoredEvent, TimeRange,
 };
 
 /// Most buckets a histogram may have.
@@ -66,7 +68,8 @@ impl EmbeddedStore {
         let mmap = MmapDirectory::open(&index_dir)
             .map_err(|e| Error::Directory(format!("cannot open {}: {e}", index_dir.display())))?;
         let (schema, fields) = schema::build();
-        let exists = Index::exists(&mmap).map_err(|e| Error::Directory(format!("cannot read {}: {e}", index_dir.display())))?;
+        let exists = Index::exists(&mmap)
+            .map_err(|e| Error::Directory(format!("cannot read {}: {e}", index_dir.display())))?;
         let index = if exists {
             let index = Index::open(mmap)?;
             if index.schema() != schema {
@@ -150,7 +153,10 @@ impl EmbeddedStore {
         let hi = range.to.map_or(std::ops::Bound::Unbounded, |t| {
             std::ops::Bound::Excluded(Term::from_field_i64(self.fields.time, t))
         });
-        Ok(Box::new(BooleanQuery::new(vec![(Occur::Must, q), (Occur::Must, Box::new(RangeQuery::new(lo, hi)))])))
+        Ok(Box::new(BooleanQuery::new(vec![
+            (Occur::Must, q),
+            (Occur::Must, Box::new(RangeQuery::new(lo, hi))),
+        ])))
     }
 
     fn read_event(&self, doc: &TantivyDocument) -> Result<StoredEvent> {
@@ -167,7 +173,10 @@ impl EmbeddedStore {
             region: text_of(KnownField::Region),
             received: doc.get_first(self.fields.received).and_then(|v| v.as_i64()).unwrap_or(0),
         };
-        let corrupt = |reason: String| Error::Corrupt { id: String::from_utf8_lossy(&bytes[..bytes.len().min(80)]).into_owned(), reason };
+        let corrupt = |reason: String| Error::Corrupt {
+            id: String::from_utf8_lossy(&bytes[..bytes.len().min(80)]).into_owned(),
+            reason,
+        };
         let raw: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| corrupt(e.to_string()))?;
         let event = normalize(raw, bytes, &ctx).map_err(|e| corrupt(e.to_string()))?;
         Ok(StoredEvent { record: event.raw.clone(), event })
@@ -176,7 +185,9 @@ impl EmbeddedStore {
     /// Bytes used by the index files.
     pub fn index_bytes(&self) -> u64 {
         std::fs::read_dir(self.dir.join("index"))
-            .map(|rd| rd.filter_map(|e| e.ok()?.metadata().ok()).filter(|m| m.is_file()).map(|m| m.len()).sum())
+            .map(|rd| {
+                rd.filter_map(|e| e.ok()?.metadata().ok()).filter(|m| m.is_file()).map(|m| m.len()).sum()
+            })
             .unwrap_or(0)
     }
 
@@ -198,7 +209,9 @@ impl EventStore for EmbeddedStore {
         let mut stats = AddStats::default();
         for NewEvent { event, record } in events {
             let h = id_hash(&event.id);
-            if w.pending.contains(&h) || (w.filter.maybe_contains(h) && self.is_stored(&searcher, &event.id)?) {
+            if w.pending.contains(&h)
+                || (w.filter.maybe_contains(h) && self.is_stored(&searcher, &event.id)?)
+            {
                 stats.duplicates += 1;
                 continue;
             }
@@ -232,7 +245,9 @@ impl EventStore for EmbeddedStore {
             Order::NewestFirst => tantivy::Order::Desc,
             Order::OldestFirst => tantivy::Order::Asc,
         };
-        let top = TopDocs::with_limit(req.limit.max(1)).and_offset(req.offset).order_by_fast_field::<i64>("time", order);
+        let top = TopDocs::with_limit(req.limit.max(1))
+            .and_offset(req.offset)
+            .order_by_fast_field::<i64>("time", order);
         let (docs, total) = searcher.search(&q, &(top, Count))?;
         let mut events = Vec::with_capacity(docs.len());
         for (_, addr) in docs.into_iter().take(req.limit) {
@@ -282,18 +297,28 @@ impl EventStore for EmbeddedStore {
         let keep = match req.by {
             None => None,
             Some((field, top)) => {
-                let facets =
-                    self.facets(&FacetRequest { query: req.query.clone(), range: req.range, field, size: top })?;
+                let facets = self.facets(&FacetRequest {
+                    query: req.query.clone(),
+                    range: req.range,
+                    field,
+                    size: top,
+                })?;
                 Some((column_name(field), facets.values.into_iter().map(|v| v.value).collect::<Vec<_>>()))
             }
         };
         let q = self.translate(&req.query, req.range)?;
-        let collector =
-            HistogramCollector { time_column: "time".into(), start, interval: req.interval_ms, buckets, split: keep.clone() };
+        let collector = HistogramCollector {
+            time_column: "time".into(),
+            start,
+            interval: req.interval_ms,
+            buckets,
+            split: keep.clone(),
+        };
         let fruit = self.reader.searcher().search(&q, &collector)?;
         let mut series = Vec::new();
         match keep {
-            None => series.push(Series { value: None, counts: fruit.counts.into_iter().next().unwrap_or_default() }),
+            None => series
+                .push(Series { value: None, counts: fruit.counts.into_iter().next().unwrap_or_default() }),
             Some((_, names)) => {
                 let mut rows = fruit.counts.into_iter();
                 for name in names {
@@ -354,4 +379,3 @@ impl EventStore for EmbeddedStore {
         })
     }
 }
-

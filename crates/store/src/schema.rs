@@ -2,6 +2,7 @@
 
 use std::net::{IpAddr, Ipv6Addr};
 
+use tantivy::schema::OwnedValue;
 use tantivy::schema::{
     BytesOptions, Field, IndexRecordOption, IpAddrOptions, JsonObjectOptions, NumericOptions, Schema,
     TextFieldIndexing, TextOptions,
@@ -128,10 +129,32 @@ impl Fields {
         for s in event.raw_strings() {
             doc.add_text(self.text, s);
         }
-        doc.add_field_value(self.raw, &event.raw);
+        doc.add_field_value(self.raw, &json_value(&event.raw));
         doc.add_bytes(self.record, record);
         doc.add_u64(self.id_hash, id_hash(&event.id));
         doc
+    }
+}
+
+/// The record as a tantivy value. Strings stay strings: tantivy's own conversion would index
+/// RFC 3339 strings as dates, which string queries on those paths could not find.
+fn json_value(v: &serde_json::Value) -> OwnedValue {
+    use serde_json::Value as J;
+    match v {
+        J::Null => OwnedValue::Null,
+        J::Bool(b) => OwnedValue::Bool(*b),
+        J::Number(n) => {
+            if let Some(u) = n.as_u64() {
+                OwnedValue::U64(u)
+            } else if let Some(i) = n.as_i64() {
+                OwnedValue::I64(i)
+            } else {
+                OwnedValue::F64(n.as_f64().unwrap_or(f64::NAN))
+            }
+        }
+        J::String(s) => OwnedValue::Str(s.clone()),
+        J::Array(items) => OwnedValue::Array(items.iter().map(json_value).collect()),
+        J::Object(map) => OwnedValue::Object(map.iter().map(|(k, v)| (k.clone(), json_value(v))).collect()),
     }
 }
 

@@ -99,7 +99,10 @@ impl State {
 
     /// How many files are recorded.
     pub fn file_count(&self) -> Result<u64> {
-        self.conn.query_row("SELECT COUNT(*) FROM files", [], |r| r.get::<_, i64>(0)).map(|n| n as u64).map_err(sql)
+        self.conn
+            .query_row("SELECT COUNT(*) FROM files", [], |r| r.get::<_, i64>(0))
+            .map(|n| n as u64)
+            .map_err(sql)
     }
 }
 

@@ -1,16 +1,19 @@
 //! From a parsed [`Query`] to a tantivy query, mirroring the in-memory evaluator's semantics
 //! (`trailwatch_query::matches`): the property test in `tests/agreement.rs` holds the two together.
 
+use std::net::Ipv6Addr;
 use std::ops::Bound;
 
 use tantivy::query::{
-    AllQuery, BooleanQuery, EmptyQuery, InvertedIndexRangeQuery, Occur, PhraseQuery, Query as TQuery,
-    RangeQuery, RegexQuery, TermQuery,
+    AllQuery, BooleanQuery, EmptyQuery, ExistsQuery, InvertedIndexRangeQuery, Occur, PhraseQuery,
+    Query as TQuery, RangeQuery, RegexQuery, TermQuery,
 };
 use tantivy::schema::{Field, IndexRecordOption};
 use tantivy::Term;
 use trailwatch_query::ast::{as_bool, as_number, cidr_bounds_v6};
-use trailwatch_query::{text, FieldKind, FieldRef, GlobToken, KnownField, Predicate, Query, RangeValue, TextQuery};
+use trailwatch_query::{
+    text, FieldKind, FieldRef, GlobToken, KnownField, Predicate, Query, RangeValue, TextQuery,
+};
 
 use crate::schema::Fields;
 use crate::{Error, Result};
@@ -66,21 +69,31 @@ fn known(f: KnownField, pred: &Predicate, fields: &Fields) -> Result<Boxed> {
         return Ok(match pred {
             Predicate::Exists => Box::new(AllQuery),
             Predicate::Range(lo, hi) => {
-                let bound = |b: &Bound<RangeValue>| -> Result<Bound<Term>> {
-                    Ok(match b {
+                let bound = |b: &Bound<RangeValue>| -> Option<Bound<Term>> {
+                    Some(match b {
                         Bound::Unbounded => Bound::Unbounded,
-                        Bound::Included(RangeValue::Time(t)) => Bound::Included(Term::from_field_i64(field, *t)),
-                        Bound::Excluded(RangeValue::Time(t)) => Bound::Excluded(Term::from_field_i64(field, *t)),
-                        _ => return Err(unsupported(f, "a non-time range")),
+                        Bound::Included(RangeValue::Time(t)) => {
+                            Bound::Included(Term::from_field_i64(field, *t))
+                        }
+                        Bound::Excluded(RangeValue::Time(t)) => {
+                            Bound::Excluded(Term::from_field_i64(field, *t))
+                        }
+                        _ => return None,
                     })
                 };
-                Box::new(RangeQuery::new(bound(lo)?, bound(hi)?))
+                match (bound(lo), bound(hi)) {
+                    // tantivy panics on a range without bounds; time always has a value.
+                    (Some(Bound::Unbounded), Some(Bound::Unbounded)) => Box::new(AllQuery),
+                    (Some(lo), Some(hi)) => Box::new(RangeQuery::new(lo, hi)),
+                    // Bounds of another type match nothing, as in the evaluator.
+                    _ => Box::new(EmptyQuery),
+                }
             }
-            Predicate::Equals(v) => match v.parse::<i64>() {
-                Ok(t) => term_query(Term::from_field_i64(field, t)),
-                Err(_) => Box::new(EmptyQuery),
+            Predicate::Equals(v) => match trailwatch_query::time::parse_absolute_millis(v) {
+                Some(t) => term_query(Term::from_field_i64(field, t)),
+                None => Box::new(EmptyQuery),
             },
-            _ => return Err(unsupported(f, "this condition")),
+            Predicate::Wildcard(_) | Predicate::Cidr(_) => Box::new(EmptyQuery),
         });
     }
     let field = fields.keyword(f).ok_or_else(|| unsupported(f, "keyword conditions"))?;
@@ -92,26 +105,43 @@ fn known(f: KnownField, pred: &Predicate, fields: &Fields) -> Result<Boxed> {
         },
         Predicate::Wildcard(glob) => Box::new(regex(field, "", glob)?),
         Predicate::Range(lo, hi) => {
-            let bound = |b: &Bound<RangeValue>| -> Result<Bound<Term>> {
-                Ok(match b {
+            let bound = |b: &Bound<RangeValue>| -> Option<Bound<Term>> {
+                Some(match b {
                     Bound::Unbounded => Bound::Unbounded,
                     Bound::Included(RangeValue::Text(s)) => Bound::Included(Term::from_field_text(field, s)),
                     Bound::Excluded(RangeValue::Text(s)) => Bound::Excluded(Term::from_field_text(field, s)),
-                    _ => return Err(unsupported(f, "a non-text range")),
+                    _ => return None,
                 })
             };
-            let (lo, hi) = (bound(lo)?, bound(hi)?);
-            if matches!((&lo, &hi), (Bound::Unbounded, Bound::Unbounded)) {
-                exists(f.name(), fields)
-            } else {
-                Box::new(InvertedIndexRangeQuery::new(lo, hi))
+            match (bound(lo), bound(hi)) {
+                // Every indexed keyword (not over-long values, which `Exists` would count).
+                (Some(Bound::Unbounded), Some(Bound::Unbounded)) => {
+                    Box::new(regex(field, "", &[GlobToken::AnyRun])?)
+                }
+                (Some(lo), Some(hi)) => Box::new(InvertedIndexRangeQuery::new(lo, hi)),
+                _ => Box::new(EmptyQuery),
             }
         }
         Predicate::Cidr(net) => {
+            // tantivy's IP range arithmetic overflows at the ends of the address space: the
+            // ends are left open instead (and a block covering everything is "has an address").
             let (lo, hi) = cidr_bounds_v6(net);
-            let lo = Term::from_field_ip_addr(fields.ip, lo);
-            let hi = Term::from_field_ip_addr(fields.ip, hi);
-            Box::new(RangeQuery::new(Bound::Included(lo), Bound::Included(hi)))
+            let lo = if lo == Ipv6Addr::UNSPECIFIED {
+                Bound::Unbounded
+            } else {
+                Bound::Included(Term::from_field_ip_addr(fields.ip, lo))
+            };
+            let hi = if hi == Ipv6Addr::from(u128::MAX) {
+                Bound::Unbounded
+            } else {
+                Bound::Included(Term::from_field_ip_addr(fields.ip, hi))
+            };
+            match (lo, hi) {
+                (Bound::Unbounded, Bound::Unbounded) => {
+                    Box::new(ExistsQuery::new("source_ip_addr".into(), false))
+                }
+                (lo, hi) => Box::new(RangeQuery::new(lo, hi)),
+            }
         }
     })
 }
@@ -157,39 +187,51 @@ fn raw(path: &str, pred: &Predicate, fields: &Fields) -> Result<Boxed> {
             p.push('s');
             Box::new(regex(fields.raw, &p, glob)?)
         }
-        Predicate::Range(lo, hi) => match (lo, hi) {
-            (Bound::Included(RangeValue::Number(_)) | Bound::Excluded(RangeValue::Number(_)), _)
-            | (_, Bound::Included(RangeValue::Number(_)) | Bound::Excluded(RangeValue::Number(_))) => {
+        Predicate::Range(lo, hi) => {
+            let is = |b: &Bound<RangeValue>, want: fn(&RangeValue) -> bool| match b {
+                Bound::Included(v) | Bound::Excluded(v) => want(v),
+                Bound::Unbounded => true,
+            };
+            let number = |v: &RangeValue| matches!(v, RangeValue::Number(_));
+            let textual = |v: &RangeValue| matches!(v, RangeValue::Text(_));
+            // As in the evaluator: numeric bounds (or none) compare numbers; text bounds strings.
+            if is(lo, number) && is(hi, number) {
                 number_range(path, lo, hi, fields)
+            } else if is(lo, textual) && is(hi, textual) {
+                text_range(path, lo, hi, fields)
+            } else {
+                Box::new(EmptyQuery)
             }
-            _ => {
-                let typed = |s: &str| {
-                    let mut t = json_term(path, fields);
-                    t.append_type_and_str(s);
-                    t
-                };
-                let lo = match lo {
-                    Bound::Included(RangeValue::Text(s)) => Bound::Included(typed(s)),
-                    Bound::Excluded(RangeValue::Text(s)) => Bound::Excluded(typed(s)),
-                    _ => Bound::Included(typed("")),
-                };
-                let hi = match hi {
-                    Bound::Included(RangeValue::Text(s)) => Bound::Included(typed(s)),
-                    Bound::Excluded(RangeValue::Text(s)) => Bound::Excluded(typed(s)),
-                    // Past every string: the type code after `s`.
-                    _ => {
-                        let mut t = json_term(path, fields);
-                        t.append_bytes(&[b's' + 1]);
-                        Bound::Excluded(t)
-                    }
-                };
-                Box::new(InvertedIndexRangeQuery::new(lo, hi))
-            }
-        },
-        Predicate::Cidr(_) => return Err(Error::Query(format!("@{path}: CIDR blocks apply to IP fields only"))),
+        }
+        // The evaluator never matches these either: raw paths hold no addresses.
+        Predicate::Cidr(_) => Box::new(EmptyQuery),
     })
 }
 
+/// A string range on a raw path, kept within the path's string terms.
+fn text_range(path: &str, lo: &Bound<RangeValue>, hi: &Bound<RangeValue>, fields: &Fields) -> Boxed {
+    let typed = |s: &str| {
+        let mut t = json_term(path, fields);
+        t.append_type_and_str(s);
+        t
+    };
+    let lo = match lo {
+        Bound::Included(RangeValue::Text(s)) => Bound::Included(typed(s)),
+        Bound::Excluded(RangeValue::Text(s)) => Bound::Excluded(typed(s)),
+        _ => Bound::Included(typed("")),
+    };
+    let hi = match hi {
+        Bound::Included(RangeValue::Text(s)) => Bound::Included(typed(s)),
+        Bound::Excluded(RangeValue::Text(s)) => Bound::Excluded(typed(s)),
+        // Past every string: the type code after `s`.
+        _ => {
+            let mut t = json_term(path, fields);
+            t.append_bytes(&[b's' + 1]);
+            Bound::Excluded(t)
+        }
+    };
+    Box::new(InvertedIndexRangeQuery::new(lo, hi))
+}
 /// A numeric range on a raw path: integers (kept as i64) and other numbers (kept as f64).
 fn number_range(path: &str, lo: &Bound<RangeValue>, hi: &Bound<RangeValue>, fields: &Fields) -> Boxed {
     let num = |b: &Bound<RangeValue>| match b {
@@ -298,4 +340,3 @@ fn regex(field: Field, prefix: &str, glob: &[GlobToken]) -> Result<RegexQuery> {
 fn unsupported(f: KnownField, what: &str) -> Error {
     Error::Query(format!("{} does not support {what}", f.name()))
 }
-

@@ -12,7 +12,8 @@ const S3_OBJECT_RES: &str = r#"[{"type":"AWS::S3::Object","ARN":"arn:aws:s3:::{{
 const S3_BUCKET_RES: &str =
     r#"[{"accountId":"{{account}}","type":"AWS::S3::Bucket","ARN":"arn:aws:s3:::{{bucket}}"}]"#;
 const KMS_RES: &str = r#"[{"accountId":"{{account}}","type":"AWS::KMS::Key","ARN":"arn:aws:kms:{{region}}:{{account}}:key/{{kms}}"}]"#;
-const ROLE_RES: &str = r#"[{"accountId":"{{account}}","type":"AWS::IAM::Role","ARN":"arn:aws:iam::{{account}}:role/{{role}}"}]"#;
+const ROLE_RES: &str =
+    r#"[{"accountId":"{{account}}","type":"AWS::IAM::Role","ARN":"arn:aws:iam::{{account}}:role/{{role}}"}]"#;
 const DDB_RES: &str = r#"[{"accountId":"{{account}}","type":"AWS::DynamoDB::Table","ARN":"arn:aws:dynamodb:{{region}}:{{account}}:table/{{table}}"}]"#;
 const LAMBDA_RES: &str = r#"[{"accountId":"{{account}}","type":"AWS::Lambda::Function","ARN":"arn:aws:lambda:{{region}}:{{account}}:function:{{function}}"}]"#;
 const ENC_CTX: &str = r#"{"encryptionContext":{"aws:secretsmanager:arn":"arn:aws:secretsmanager:{{region}}:{{account}}:secret:{{secret}}-{{hex8}}","SecretARN":"arn:aws:secretsmanager:{{region}}:{{account}}:secret:{{secret}}"},"encryptionAlgorithm":"SYMMETRIC_DEFAULT","keyId":"arn:aws:kms:{{region}}:{{account}}:key/{{kms}}"}"#;

@@ -44,23 +44,8 @@ pub struct Spec {
     pub event_type: &'static str,
 }
 
-pub const fn read(
-    source: &'static str,
-    name: &'static str,
-    weight: f64,
-    req: &'static str,
-) -> Spec {
-    Spec {
-        source,
-        name,
-        weight,
-        flags: READ,
-        req,
-        resp: "",
-        resources: "",
-        extra: "",
-        event_type: "",
-    }
+pub const fn read(source: &'static str, name: &'static str, weight: f64, req: &'static str) -> Spec {
+    Spec { source, name, weight, flags: READ, req, resp: "", resources: "", extra: "", event_type: "" }
 }
 
 pub const fn write(
@@ -70,25 +55,12 @@ pub const fn write(
     req: &'static str,
     resp: &'static str,
 ) -> Spec {
-    Spec {
-        source,
-        name,
-        weight,
-        flags: 0,
-        req,
-        resp,
-        resources: "",
-        extra: "",
-        event_type: "",
-    }
+    Spec { source, name, weight, flags: 0, req, resp, resources: "", extra: "", event_type: "" }
 }
 
 impl Spec {
     pub const fn flags(self, flags: u8) -> Spec {
-        Spec {
-            flags: self.flags | flags,
-            ..self
-        }
+        Spec { flags: self.flags | flags, ..self }
     }
     pub const fn resp(self, resp: &'static str) -> Spec {
         Spec { resp, ..self }
@@ -146,9 +118,7 @@ fn table_index(table: Table, home: bool) -> usize {
 
 fn kebab(name: &str) -> String {
     let mut out = String::with_capacity(name.len() + 8);
-    let name = name
-        .trim_end_matches("20150331v2")
-        .trim_end_matches("20150331");
+    let name = name.trim_end_matches("20150331v2").trim_end_matches("20150331");
     for (i, c) in name.chars().enumerate() {
         if c.is_ascii_uppercase() {
             if i > 0 {
@@ -199,55 +169,29 @@ fn failures(source: &'static str) -> Result<[Failure; 4], String> {
         ),
     };
     let (missing_code, missing_msg) = match source {
-        "iam" => (
-            "NoSuchEntity",
-            "The role with name {{role}} cannot be found.",
-        ),
+        "iam" => ("NoSuchEntity", "The role with name {{role}} cannot be found."),
         "s3" => ("NoSuchKey", "The specified key does not exist."),
-        "ec2" => (
-            "Client.InvalidInstanceID.NotFound",
-            "The instance ID '{{instance}}' does not exist",
-        ),
+        "ec2" => ("Client.InvalidInstanceID.NotFound", "The instance ID '{{instance}}' does not exist"),
         "ssm" => ("ParameterNotFound", ""),
         "lambda" => (
             "ResourceNotFoundException",
             "Function not found: arn:aws:lambda:{{region}}:{{account}}:function:{{function}}",
         ),
-        "secretsmanager" => (
-            "ResourceNotFoundException",
-            "Secrets Manager can't find the specified secret.",
-        ),
+        "secretsmanager" => ("ResourceNotFoundException", "Secrets Manager can't find the specified secret."),
         "dynamodb" => ("ResourceNotFoundException", "Requested resource not found"),
-        "kms" => (
-            "NotFoundException",
-            "Key 'arn:aws:kms:{{region}}:{{account}}:key/{{kms}}' does not exist",
-        ),
+        "kms" => ("NotFoundException", "Key 'arn:aws:kms:{{region}}:{{account}}:key/{{kms}}' does not exist"),
         "rds" => ("DBInstanceNotFoundFault", "DBInstance {{db}} not found."),
-        "logs" => (
-            "ResourceNotFoundException",
-            "The specified log group does not exist.",
-        ),
-        "sqs" => (
-            "AWS.SimpleQueueService.NonExistentQueue",
-            "The specified queue does not exist.",
-        ),
+        "logs" => ("ResourceNotFoundException", "The specified log group does not exist."),
+        "sqs" => ("AWS.SimpleQueueService.NonExistentQueue", "The specified queue does not exist."),
         "cloudformation" => ("ValidationError", "Stack with id {{stack}} does not exist"),
         "ecs" => ("ClusterNotFoundException", "Cluster not found."),
         "route53" => ("NoSuchHostedZone", "No hosted zone found with ID: {{zone}}"),
-        "sts" => (
-            "RegionDisabledException",
-            "STS is not activated in this region for account:{{account}}.",
-        ),
-        _ => (
-            "ResourceNotFoundException",
-            "The requested resource was not found.",
-        ),
+        "sts" => ("RegionDisabledException", "STS is not activated in this region for account:{{account}}."),
+        _ => ("ResourceNotFoundException", "The requested resource was not found."),
     };
     let (throttle_code, throttle_msg) = match source {
         "ec2" => ("Client.RequestLimitExceeded", "Request limit exceeded."),
-        "iam" | "sts" | "cloudformation" | "autoscaling" | "route53" => {
-            ("Throttling", "Rate exceeded")
-        }
+        "iam" | "sts" | "cloudformation" | "autoscaling" | "route53" => ("Throttling", "Rate exceeded"),
         "s3" => ("SlowDown", "Please reduce your request rate."),
         _ => ("ThrottlingException", "Rate exceeded"),
     };
@@ -261,22 +205,10 @@ fn failures(source: &'static str) -> Result<[Failure; 4], String> {
     };
     let leak = |s: String| -> &'static str { Box::leak(s.into_boxed_str()) };
     Ok([
-        Failure {
-            code: denied_code,
-            message: Template::parse(leak(denied_msg))?,
-        },
-        Failure {
-            code: missing_code,
-            message: Template::parse(missing_msg)?,
-        },
-        Failure {
-            code: throttle_code,
-            message: Template::parse(throttle_msg)?,
-        },
-        Failure {
-            code: invalid_code,
-            message: Template::parse(invalid_msg)?,
-        },
+        Failure { code: denied_code, message: Template::parse(leak(denied_msg))? },
+        Failure { code: missing_code, message: Template::parse(missing_msg)? },
+        Failure { code: throttle_code, message: Template::parse(throttle_msg)? },
+        Failure { code: invalid_code, message: Template::parse(invalid_msg)? },
     ])
 }
 
@@ -348,14 +280,9 @@ mod tests {
     #[test]
     fn catalogue_is_broad_and_renders_valid_json() {
         let catalog = Catalog::new(crate::actions::SPECS).unwrap();
-        let sources: std::collections::HashSet<_> =
-            catalog.actions.iter().map(|a| a.spec.source).collect();
+        let sources: std::collections::HashSet<_> = catalog.actions.iter().map(|a| a.spec.source).collect();
         assert!(sources.len() >= 25, "{} services", sources.len());
-        assert!(
-            catalog.actions.len() >= 150,
-            "{} actions",
-            catalog.actions.len()
-        );
+        assert!(catalog.actions.len() >= 150, "{} actions", catalog.actions.len());
         let pools = crate::pools::Pools::new("123456789012", &mut crate::util::rng_for(1, 1));
         let accounts = vec!["123456789012".to_owned()];
         let mut rng = crate::util::rng_for(2, 2);
@@ -377,12 +304,7 @@ mod tests {
                 let mut buf = Vec::new();
                 t.render(&mut ctx, &mut buf);
                 serde_json::from_slice::<serde_json::Value>(&buf).unwrap_or_else(|e| {
-                    panic!(
-                        "{}:{}: {e}: {}",
-                        a.spec.source,
-                        a.spec.name,
-                        String::from_utf8_lossy(&buf)
-                    )
+                    panic!("{}:{}: {e}: {}", a.spec.source, a.spec.name, String::from_utf8_lossy(&buf))
                 });
             }
         }
@@ -391,9 +313,6 @@ mod tests {
     #[test]
     fn kebab_case_like_the_cli() {
         assert_eq!(kebab("DescribeInstances"), "describe-instances");
-        assert_eq!(
-            kebab("UpdateFunctionCode20150331v2"),
-            "update-function-code"
-        );
+        assert_eq!(kebab("UpdateFunctionCode20150331v2"), "update-function-code");
     }
 }

@@ -58,41 +58,13 @@ pub struct Principal {
 }
 
 const SERVICE_LINKED: &[(&str, &str, &str)] = &[
-    (
-        "AWSServiceRoleForConfig",
-        "AWSConfig-Describe",
-        "config.amazonaws.com",
-    ),
-    (
-        "AWSServiceRoleForSecurityHub",
-        "securityhub",
-        "securityhub.amazonaws.com",
-    ),
-    (
-        "AWSServiceRoleForAmazonGuardDuty",
-        "GuardDuty",
-        "guardduty.amazonaws.com",
-    ),
-    (
-        "AWSServiceRoleForAccessAnalyzer",
-        "access-analyzer",
-        "access-analyzer.amazonaws.com",
-    ),
-    (
-        "AWSServiceRoleForTrustedAdvisor",
-        "TrustedAdvisor",
-        "trustedadvisor.amazonaws.com",
-    ),
-    (
-        "AWSServiceRoleForAutoScaling",
-        "AutoScaling",
-        "autoscaling.amazonaws.com",
-    ),
-    (
-        "AWSServiceRoleForECS",
-        "ecs-service-scheduler",
-        "ecs.amazonaws.com",
-    ),
+    ("AWSServiceRoleForConfig", "AWSConfig-Describe", "config.amazonaws.com"),
+    ("AWSServiceRoleForSecurityHub", "securityhub", "securityhub.amazonaws.com"),
+    ("AWSServiceRoleForAmazonGuardDuty", "GuardDuty", "guardduty.amazonaws.com"),
+    ("AWSServiceRoleForAccessAnalyzer", "access-analyzer", "access-analyzer.amazonaws.com"),
+    ("AWSServiceRoleForTrustedAdvisor", "TrustedAdvisor", "trustedadvisor.amazonaws.com"),
+    ("AWSServiceRoleForAutoScaling", "AutoScaling", "autoscaling.amazonaws.com"),
+    ("AWSServiceRoleForECS", "ecs-service-scheduler", "ecs.amazonaws.com"),
 ];
 
 const SERVICES: &[&str] = &[
@@ -108,13 +80,8 @@ const SERVICES: &[&str] = &[
     "rds.amazonaws.com",
 ];
 
-const SSO_SETS: &[&str] = &[
-    "AdministratorAccess",
-    "ReadOnlyAccess",
-    "PowerUserAccess",
-    "DeveloperAccess",
-    "SecurityAudit",
-];
+const SSO_SETS: &[&str] =
+    &["AdministratorAccess", "ReadOnlyAccess", "PowerUserAccess", "DeveloperAccess", "SecurityAudit"];
 
 impl Principal {
     /// Appends the `userIdentity` object for a call at `time_ms`.
@@ -149,16 +116,9 @@ impl Principal {
     /// Picks the client of one call: mostly the principal's usual one.
     pub fn agent(&self, rng: &mut SmallRng) -> Agent {
         if let Some(host) = self.service_host {
-            return Agent {
-                text: host,
-                cli: false,
-            };
+            return Agent { text: host, cli: false };
         }
-        let i = if rng.random_bool(0.85) {
-            0
-        } else {
-            rng.random_range(0..self.agents.len())
-        };
+        let i = if rng.random_bool(0.85) { 0 } else { rng.random_range(0..self.agents.len()) };
         self.agents[i]
     }
 
@@ -246,9 +206,7 @@ fn role_parts(
 pub fn principals(account: &str, pools: &Pools, rng: &mut SmallRng) -> (Vec<Principal>, Cdf) {
     let mut drafts: Vec<(Draft, f64)> = Vec::new();
     let mut add = |class_weight: f64, members: Vec<Draft>| {
-        let total = (0..members.len())
-            .map(|k| 1.0 / ((k + 1) as f64).powf(1.1))
-            .sum::<f64>();
+        let total = (0..members.len()).map(|k| 1.0 / ((k + 1) as f64).powf(1.1)).sum::<f64>();
         for (k, d) in members.into_iter().enumerate() {
             let w = 1.0 / ((k + 1) as f64).powf(1.1);
             drafts.push((d, class_weight * w / total));
@@ -403,9 +361,8 @@ pub fn principals(account: &str, pools: &Pools, rng: &mut SmallRng) -> (Vec<Prin
     add(0.149, sso);
 
     let root_arn = format!("arn:aws:iam::{account}:root");
-    let root_base = format!(
-        r#"{{"type":"Root","principalId":"{account}","arn":"{root_arn}","accountId":"{account}""#
-    );
+    let root_base =
+        format!(r#"{{"type":"Root","principalId":"{account}","arn":"{root_arn}","accountId":"{account}""#);
     add(
         0.001,
         vec![Draft {
@@ -431,9 +388,8 @@ pub fn principals(account: &str, pools: &Pools, rng: &mut SmallRng) -> (Vec<Prin
         .map(|(d, _)| {
             let n = rng.random_range(1..=4);
             let ips = ips(rng, n, d.private);
-            let vpc_endpoint = d
-                .private
-                .then(|| format!("vpce-0{}", key_chars(rng.random(), 16).to_lowercase()));
+            let vpc_endpoint =
+                d.private.then(|| format!("vpce-0{}", key_chars(rng.random(), 16).to_lowercase()));
             Principal {
                 kind: d.kind,
                 table: d.table,

@@ -78,28 +78,15 @@ pub struct RecordWriter {
 }
 
 fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> SynthError + '_ {
-    move |source| SynthError::Io {
-        path: path.to_path_buf(),
-        source,
-    }
+    move |source| SynthError::Io { path: path.to_path_buf(), source }
 }
 
 impl RecordWriter {
     pub fn create(path: PathBuf) -> Result<RecordWriter, SynthError> {
         let file = File::create(&path).map_err(io_error(&path))?;
-        let mut encoder = GzEncoder::new(
-            BufWriter::with_capacity(256 * 1024, file),
-            Compression::default(),
-        );
-        encoder
-            .write_all(b"{\"Records\":[")
-            .map_err(io_error(&path))?;
-        Ok(RecordWriter {
-            path,
-            encoder,
-            json_bytes: 12,
-            first: true,
-        })
+        let mut encoder = GzEncoder::new(BufWriter::with_capacity(256 * 1024, file), Compression::default());
+        encoder.write_all(b"{\"Records\":[").map_err(io_error(&path))?;
+        Ok(RecordWriter { path, encoder, json_bytes: 12, first: true })
     }
 
     /// Appends one serialized record.
@@ -109,28 +96,19 @@ impl RecordWriter {
             self.json_bytes += 1;
         }
         self.first = false;
-        self.encoder
-            .write_all(record)
-            .map_err(io_error(&self.path))?;
+        self.encoder.write_all(record).map_err(io_error(&self.path))?;
         self.json_bytes += record.len() as u64;
         Ok(())
     }
 
     /// Closes the document and the gzip stream.
     pub fn finish(mut self) -> Result<Written, SynthError> {
-        self.encoder
-            .write_all(b"]}")
-            .map_err(io_error(&self.path))?;
+        self.encoder.write_all(b"]}").map_err(io_error(&self.path))?;
         let mut inner = self.encoder.finish().map_err(io_error(&self.path))?;
         inner.flush().map_err(io_error(&self.path))?;
-        let file = inner
-            .into_inner()
-            .map_err(|e| io_error(&self.path)(e.into_error()))?;
+        let file = inner.into_inner().map_err(|e| io_error(&self.path)(e.into_error()))?;
         let gz_bytes = file.metadata().map_err(io_error(&self.path))?.len();
-        Ok(Written {
-            gz_bytes,
-            json_bytes: self.json_bytes + 2,
-        })
+        Ok(Written { gz_bytes, json_bytes: self.json_bytes + 2 })
     }
 }
 
@@ -151,18 +129,10 @@ mod tests {
         let folder = d.folder(Path::new("/out"));
         assert_eq!(
             folder,
-            Path::new(
-                "/out/trails/main/AWSLogs/o-abc123/123456789012/CloudTrail/eu-west-1/2024/07/30"
-            )
+            Path::new("/out/trails/main/AWSLogs/o-abc123/123456789012/CloudTrail/eu-west-1/2024/07/30")
         );
         let name = d.file_name(&mut rng_for(1, 1));
-        assert!(
-            name.starts_with("123456789012_CloudTrail_eu-west-1_20240730T2131Z_"),
-            "{name}"
-        );
-        assert_eq!(
-            name.len(),
-            "123456789012_CloudTrail_eu-west-1_20240730T2131Z_".len() + 16 + 8
-        );
+        assert!(name.starts_with("123456789012_CloudTrail_eu-west-1_20240730T2131Z_"), "{name}");
+        assert_eq!(name.len(), "123456789012_CloudTrail_eu-west-1_20240730T2131Z_".len() + 16 + 8);
     }
 }

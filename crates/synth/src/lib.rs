@@ -62,11 +62,7 @@ impl SynthConfig {
         SynthConfig {
             seed: 0x7261_696c,
             events,
-            accounts: vec![
-                "111122223333".into(),
-                "444455556666".into(),
-                "777788889999".into(),
-            ],
+            accounts: vec!["111122223333".into(), "444455556666".into(), "777788889999".into()],
             regions: vec![
                 "us-east-1".into(),
                 "eu-west-1".into(),
@@ -86,10 +82,8 @@ impl SynthConfig {
         if self.accounts.is_empty() {
             return bad("at least one account is needed".into());
         }
-        if let Some(a) = self
-            .accounts
-            .iter()
-            .find(|a| a.len() != 12 || !a.bytes().all(|b| b.is_ascii_digit()))
+        if let Some(a) =
+            self.accounts.iter().find(|a| a.len() != 12 || !a.bytes().all(|b| b.is_ascii_digit()))
         {
             return bad(format!("account id {a:?} is not twelve digits"));
         }
@@ -107,16 +101,11 @@ impl SynthConfig {
             return bad(format!("duration {} ms is not positive", self.duration_ms));
         }
         if !(0.0..=1.0).contains(&self.error_rate) {
-            return bad(format!(
-                "error rate {} is not between 0 and 1",
-                self.error_rate
-            ));
+            return bad(format!("error rate {} is not between 0 and 1", self.error_rate));
         }
         if let Some(org) = &self.org_id {
             if !org.starts_with("o-") || org.contains('/') {
-                return bad(format!(
-                    "organization id {org:?} does not look like o-xxxxxxxxxx"
-                ));
+                return bad(format!("organization id {org:?} does not look like o-xxxxxxxxxx"));
             }
         }
         Ok(())
@@ -151,10 +140,7 @@ pub enum SynthError {
     #[error("invalid synth config: {0}")]
     Config(String),
     #[error("cannot write {}: {source}", path.display())]
-    Io {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Io { path: PathBuf, source: std::io::Error },
 }
 
 pub type Result<T, E = SynthError> = std::result::Result<T, E>;
@@ -177,31 +163,13 @@ pub fn generate(config: &SynthConfig, out_dir: &Path) -> Result<Summary> {
         .enumerate()
         .map(|(i, id)| {
             let pools = Pools::new(id, &mut rng_for(config.seed, 0xACC0_0000 + i as u64));
-            let (principals, principal_skew) = identity::principals(
-                id,
-                &pools,
-                &mut rng_for(config.seed, 0x1D00_0000 + i as u64),
-            );
-            Account {
-                id: id.clone(),
-                pools,
-                principals,
-                principal_skew,
-            }
+            let (principals, principal_skew) =
+                identity::principals(id, &pools, &mut rng_for(config.seed, 0x1D00_0000 + i as u64));
+            Account { id: id.clone(), pools, principals, principal_skew }
         })
         .collect();
-    let home_region = config
-        .regions
-        .iter()
-        .position(|r| r == "us-east-1")
-        .unwrap_or(0);
-    let shared = Shared {
-        config,
-        out_dir,
-        catalog,
-        accounts,
-        home_region,
-    };
+    let home_region = config.regions.iter().position(|r| r == "us-east-1").unwrap_or(0);
+    let shared = Shared { config, out_dir, catalog, accounts, home_region };
 
     let mut jobs = plan::plan(
         config.seed,
@@ -214,10 +182,7 @@ pub fn generate(config: &SynthConfig, out_dir: &Path) -> Result<Summary> {
     // Biggest files first so the threads finish together.
     jobs.sort_by(|a, b| b.records.cmp(&a.records).then(a.index.cmp(&b.index)));
 
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(jobs.len())
-        .max(1);
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(jobs.len()).max(1);
     let next = AtomicUsize::new(0);
     let failed = AtomicBool::new(false);
     let first_error: Mutex<Option<SynthError>> = Mutex::new(None);
@@ -235,10 +200,7 @@ pub fn generate(config: &SynthConfig, out_dir: &Path) -> Result<Summary> {
                         Ok(s) => mine.add(&s),
                         Err(e) => {
                             failed.store(true, Ordering::Relaxed);
-                            first_error
-                                .lock()
-                                .unwrap_or_else(|p| p.into_inner())
-                                .get_or_insert(e);
+                            first_error.lock().unwrap_or_else(|p| p.into_inner()).get_or_insert(e);
                         }
                     }
                 }
@@ -270,9 +232,7 @@ fn write_job(
     let window_end = (job.window_start + WINDOW_MS).min(config.start_ms + config.duration_ms);
     let span = (window_end - job.window_start).max(1);
     scratch.times.clear();
-    scratch
-        .times
-        .extend((0..job.records).map(|_| job.window_start + rng.random_range(0..span)));
+    scratch.times.extend((0..job.records).map(|_| job.window_start + rng.random_range(0..span)));
     scratch.times.sort_unstable();
     let last = scratch.times.last().copied().unwrap_or(job.window_start);
 
@@ -287,10 +247,7 @@ fn write_job(
     };
     let folder = delivery.folder(shared.out_dir);
     if !made.contains(&folder) {
-        std::fs::create_dir_all(&folder).map_err(|source| SynthError::Io {
-            path: folder.clone(),
-            source,
-        })?;
+        std::fs::create_dir_all(&folder).map_err(|source| SynthError::Io { path: folder.clone(), source })?;
         made.insert(folder.clone());
     }
     let path = folder.join(delivery.file_name(&mut rng));

@@ -40,11 +40,7 @@ pub fn apportion(total: u64, weights: &[f64]) -> Vec<u64> {
         let rb = exact[b] - exact[b].floor();
         rb.total_cmp(&ra).then(a.cmp(&b))
     });
-    for &i in order
-        .iter()
-        .cycle()
-        .take(total.saturating_sub(assigned) as usize)
-    {
+    for &i in order.iter().cycle().take(total.saturating_sub(assigned) as usize) {
         parts[i] += 1;
     }
     parts
@@ -91,11 +87,7 @@ pub fn plan(
             .map(|w| {
                 // Log-normal noise with an occasional storm (a deploy, a scanner, a backfill).
                 let noise: f64 = (0..4).map(|_| rng.random::<f64>()).sum::<f64>() - 2.0;
-                let storm = if rng.random_bool(0.01) {
-                    rng.random_range(8.0..40.0)
-                } else {
-                    1.0
-                };
+                let storm = if rng.random_bool(0.01) { rng.random_range(8.0..40.0) } else { 1.0 };
                 rhythm(start_ms + w as i64 * WINDOW_MS) * (noise * 1.8).exp() * storm
             })
             .collect();
@@ -132,16 +124,11 @@ mod tests {
     fn plan_covers_every_event_with_bounded_files() {
         let jobs = plan(9, 1_000_000, 3, 4, 1_722_000_000_000, 3 * 86_400_000);
         assert_eq!(jobs.iter().map(|j| j.records).sum::<u64>(), 1_000_000);
-        assert!(jobs
-            .iter()
-            .all(|j| (1..=MAX_FILE_RECORDS).contains(&j.records)));
+        assert!(jobs.iter().all(|j| (1..=MAX_FILE_RECORDS).contains(&j.records)));
         let small = jobs.iter().filter(|j| j.records < 50).count();
         let big = jobs.iter().filter(|j| j.records > 5_000).count();
         assert!(small > jobs.len() / 5, "{small} small of {}", jobs.len());
         assert!(big > 0);
-        assert_eq!(
-            plan(9, 1000, 2, 2, 0, 86_400_000),
-            plan(9, 1000, 2, 2, 0, 86_400_000)
-        );
+        assert_eq!(plan(9, 1000, 2, 2, 0, 86_400_000), plan(9, 1000, 2, 2, 0, 86_400_000));
     }
 }

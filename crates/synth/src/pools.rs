@@ -113,13 +113,13 @@ pub const APPS: &[&str] = &[
 ];
 const ENVS: &[&str] = &["prod", "prod", "prod", "staging", "dev", "qa"];
 pub const FIRST_NAMES: &[&str] = &[
-    "alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi", "ivan", "judy", "mallory",
-    "niaj", "olivia", "peggy", "rupert", "sybil", "trent", "victor", "walter", "yasmin", "zoe",
-    "arjun", "mei", "lucas", "sofia", "kenji", "fatima", "omar", "ingrid", "pablo",
+    "alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi", "ivan", "judy", "mallory", "niaj",
+    "olivia", "peggy", "rupert", "sybil", "trent", "victor", "walter", "yasmin", "zoe", "arjun", "mei",
+    "lucas", "sofia", "kenji", "fatima", "omar", "ingrid", "pablo",
 ];
 pub const LAST_NAMES: &[&str] = &[
-    "smith", "garcia", "chen", "mueller", "rossi", "kowalski", "nakamura", "okafor", "dubois",
-    "silva", "novak", "larsen", "patel", "kim", "haddad", "ivanova",
+    "smith", "garcia", "chen", "mueller", "rossi", "kowalski", "nakamura", "okafor", "dubois", "silva",
+    "novak", "larsen", "patel", "kim", "haddad", "ivanova",
 ];
 const ROLE_KINDS: &[&str] = &[
     "lambda-exec",
@@ -149,9 +149,7 @@ const OBJECT_DIRS: &[&str] = &[
     "events",
     "snapshots",
 ];
-const OBJECT_EXTS: &[&str] = &[
-    "json.gz", "parquet", "csv", "jpg", "pdf", "log", "json", "zip", "png",
-];
+const OBJECT_EXTS: &[&str] = &["json.gz", "parquet", "csv", "jpg", "pdf", "log", "json", "zip", "png"];
 
 /// The resources of one account.
 #[derive(Debug, Clone)]
@@ -188,14 +186,8 @@ fn name(pool: Pool, account: &str, i: usize, rng: &mut SmallRng) -> String {
             }
         }
         Pool::Role => format!("{app}-{}-{env}", pick(rng, ROLE_KINDS)),
-        Pool::Group => format!(
-            "{app}-{}",
-            pick(rng, &["developers", "admins", "readonly", "oncall"])
-        ),
-        Pool::Policy => format!(
-            "{app}-{env}-{}",
-            pick(rng, &["access", "s3-read", "deploy", "kms-use"])
-        ),
+        Pool::Group => format!("{app}-{}", pick(rng, &["developers", "admins", "readonly", "oncall"])),
+        Pool::Policy => format!("{app}-{env}-{}", pick(rng, &["access", "s3-read", "deploy", "kms-use"])),
         Pool::Instance => hex_id("i-0", 16, rng),
         Pool::Ami => hex_id("ami-0", 16, rng),
         Pool::Sg => hex_id("sg-0", 16, rng),
@@ -212,96 +204,49 @@ fn name(pool: Pool, account: &str, i: usize, rng: &mut SmallRng) -> String {
             crate::util::push_uuid(&mut buf, rng);
             String::from_utf8(buf).unwrap_or_default()
         }
-        Pool::Secret => format!(
-            "{env}/{app}/{}",
-            pick(
-                rng,
-                &["db-password", "api-key", "oauth-client", "signing-key"]
-            )
-        ),
+        Pool::Secret => {
+            format!("{env}/{app}/{}", pick(rng, &["db-password", "api-key", "oauth-client", "signing-key"]))
+        }
         Pool::Param => format!(
             "/{env}/{app}/{}",
-            pick(
-                rng,
-                &[
-                    "db/host",
-                    "db/password",
-                    "feature-flags",
-                    "endpoint",
-                    "api/token"
-                ]
-            )
+            pick(rng, &["db/host", "db/password", "feature-flags", "endpoint", "api/token"])
         ),
         Pool::Function => format!(
             "{app}-{env}-{}",
-            pick(
-                rng,
-                &[
-                    "handler",
-                    "worker",
-                    "authorizer",
-                    "processor",
-                    "cron",
-                    "webhook"
-                ]
-            )
+            pick(rng, &["handler", "worker", "authorizer", "processor", "cron", "webhook"])
         ),
-        Pool::Table => format!(
-            "{app}-{}-{env}",
-            pick(rng, &["sessions", "items", "events", "locks", "state"])
-        ),
-        Pool::Queue => format!(
-            "{app}-{env}-{}",
-            pick(rng, &["jobs", "events", "dlq", "ingest"])
-        ),
-        Pool::Topic => format!(
-            "{app}-{env}-{}",
-            pick(rng, &["alerts", "events", "notifications"])
-        ),
+        Pool::Table => {
+            format!("{app}-{}-{env}", pick(rng, &["sessions", "items", "events", "locks", "state"]))
+        }
+        Pool::Queue => format!("{app}-{env}-{}", pick(rng, &["jobs", "events", "dlq", "ingest"])),
+        Pool::Topic => format!("{app}-{env}-{}", pick(rng, &["alerts", "events", "notifications"])),
         Pool::LogGroup => format!(
             "/aws/{}/{app}-{env}",
-            pick(
-                rng,
-                &["lambda", "ecs", "rds/instance", "apigateway", "codebuild"]
-            )
+            pick(rng, &["lambda", "ecs", "rds/instance", "apigateway", "codebuild"])
         ),
         Pool::Cluster => format!("{app}-{env}"),
         Pool::EcsService => format!("{app}-{}", pick(rng, &["api", "worker", "web", "consumer"])),
-        Pool::Stack => format!(
-            "{app}-{env}-{}",
-            pick(rng, &["network", "service", "pipeline", "database"])
-        ),
+        Pool::Stack => format!("{app}-{env}-{}", pick(rng, &["network", "service", "pipeline", "database"])),
         Pool::Zone => format!("Z0{}", crate::util::key_chars(rng.random(), 19)),
-        Pool::Domain => format!(
-            "{app}.{}",
-            pick(rng, &["example.com", "example.net", "internal.example.org"])
-        ),
+        Pool::Domain => {
+            format!("{app}.{}", pick(rng, &["example.com", "example.net", "internal.example.org"]))
+        }
         Pool::Lb => format!("{app}-{env}-{}", pick(rng, &["alb", "nlb", "internal"])),
         Pool::Asg => format!("{app}-{env}-asg-{}", alnum(6, rng)),
         Pool::Db => format!("{app}-{env}-{}", pick(rng, &["db", "aurora", "replica"])),
-        Pool::Alarm => format!(
-            "{app}-{env}-{}",
-            pick(rng, &["high-cpu", "5xx-rate", "latency-p99", "queue-depth"])
-        ),
-        Pool::Rule => format!(
-            "{app}-{env}-{}",
-            pick(rng, &["schedule", "on-change", "s3-events"])
-        ),
+        Pool::Alarm => {
+            format!("{app}-{env}-{}", pick(rng, &["high-cpu", "5xx-rate", "latency-p99", "queue-depth"]))
+        }
+        Pool::Rule => format!("{app}-{env}-{}", pick(rng, &["schedule", "on-change", "s3-events"])),
         Pool::Repo => format!("{app}/{}", pick(rng, &["api", "worker", "base", "web"])),
         Pool::Session => match i % 5 {
-            0 => format!(
-                "botocore-session-{}",
-                1_700_000_000 + rng.random_range(0..40_000_000u64)
-            ),
+            0 => format!("botocore-session-{}", 1_700_000_000 + rng.random_range(0..40_000_000u64)),
             1 => format!(
                 "aws-go-sdk-{}",
                 1_700_000_000_000_000_000u64 + rng.random_range(0..40_000_000_000_000_000u64)
             ),
             2 => hex_id("i-0", 16, rng),
-            3 => format!(
-                "GitHubActions-{}",
-                rng.random_range(1_000_000_000u64..9_999_999_999)
-            ),
+            3 => format!("GitHubActions-{}", rng.random_range(1_000_000_000u64..9_999_999_999)),
             _ => format!("{app}-{env}"),
         },
     }

@@ -56,11 +56,7 @@ impl Stream<'_> {
         let login = spec.flags & LOGIN != 0;
         let failed = rng.random_bool(self.error_rate);
 
-        let version: &[u8] = if spec.name.len() % 4 == 0 {
-            b"1.08"
-        } else {
-            b"1.09"
-        };
+        let version: &[u8] = if spec.name.len() % 4 == 0 { b"1.08" } else { b"1.09" };
         buf.extend_from_slice(b"{\"eventVersion\":\"");
         buf.extend_from_slice(version);
         buf.extend_from_slice(b"\",\"userIdentity\":");
@@ -108,9 +104,7 @@ impl Stream<'_> {
             if failed {
                 buf.extend_from_slice(b",\"errorMessage\":\"Failed authentication\"");
             }
-            buf.extend_from_slice(
-                b",\"requestParameters\":null,\"responseElements\":{\"ConsoleLogin\":\"",
-            );
+            buf.extend_from_slice(b",\"requestParameters\":null,\"responseElements\":{\"ConsoleLogin\":\"");
             buf.extend_from_slice(if failed { b"Failure\"}" } else { b"Success\"}" });
             buf.extend_from_slice(b",\"additionalEventData\":{\"LoginTo\":\"https://console.aws.amazon.com/console/home?hashArgs=%23&isauthcode=true&state=hashArgsFromTB_");
             buf.extend_from_slice(self.region.as_bytes());
@@ -173,11 +167,7 @@ impl Stream<'_> {
             buf.extend_from_slice(b",\"resources\":");
             action.resources.render(&mut ctx, buf);
         }
-        let event_type = if !spec.event_type.is_empty() {
-            spec.event_type
-        } else {
-            "AwsApiCall"
-        };
+        let event_type = if !spec.event_type.is_empty() { spec.event_type } else { "AwsApiCall" };
         push_str_field(buf, "eventType", event_type.as_bytes());
         let data = spec.flags & DATA != 0;
         buf.extend_from_slice(if data {
@@ -190,11 +180,7 @@ impl Stream<'_> {
             push_str_field(buf, "vpcEndpointId", vpce.as_bytes());
             push_str_field(buf, "vpcEndpointAccountId", self.account.id.as_bytes());
         }
-        push_str_field(
-            buf,
-            "eventCategory",
-            if data { b"Data" } else { b"Management" },
-        );
+        push_str_field(buf, "eventCategory", if data { b"Data" } else { b"Management" });
         if principal.kind != Kind::AwsService && spec.event_type != "AwsServiceEvent" {
             let rng = &mut *ctx.rng;
             buf.extend_from_slice(if rng.random_bool(0.88) {

@@ -8,9 +8,7 @@ use rand::rngs::SmallRng;
 use rand::Rng;
 
 use crate::pools::{push_object_key, Pool, Pools, POOL_COUNT};
-use crate::util::{
-    push_base64, push_expiration, push_hex, push_iso, push_key_chars, push_u64, push_uuid,
-};
+use crate::util::{push_base64, push_expiration, push_hex, push_iso, push_key_chars, push_u64, push_uuid};
 
 /// What a placeholder stands for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -149,13 +147,9 @@ impl Template {
                 segs.push(Seg::Lit(&rest[..open]));
             }
             let after = &rest[open + 2..];
-            let close = after
-                .find("}}")
-                .ok_or_else(|| format!("unclosed placeholder in {source}"))?;
+            let close = after.find("}}").ok_or_else(|| format!("unclosed placeholder in {source}"))?;
             let name = &after[..close];
-            segs.push(Seg::Var(
-                Var::parse(name).ok_or_else(|| format!("unknown placeholder {name}"))?,
-            ));
+            segs.push(Seg::Var(Var::parse(name).ok_or_else(|| format!("unknown placeholder {name}"))?));
             rest = &after[close + 2..];
         }
         if !rest.is_empty() {
@@ -299,9 +293,7 @@ impl<'a> Ctx<'a> {
 
 /// Appends a random address from public-looking IPv4 space (never 10/8, 127/8 or multicast).
 pub fn push_public_ip(buf: &mut Vec<u8>, rng: &mut SmallRng) {
-    const FIRST: [u64; 16] = [
-        3, 13, 18, 34, 35, 44, 52, 54, 63, 81, 89, 104, 141, 185, 198, 203,
-    ];
+    const FIRST: [u64; 16] = [3, 13, 18, 34, 35, 44, 52, 54, 63, 81, 89, 104, 141, 185, 198, 203];
     push_u64(buf, FIRST[rng.random_range(0..FIRST.len())]);
     for _ in 0..3 {
         buf.push(b'.');
@@ -316,31 +308,17 @@ mod tests {
 
     #[test]
     fn placeholders_render_and_repeat_within_a_record() {
-        let t = Template::parse(
-            r#"{"b":"{{bucket}}","arn":"arn:aws:s3:::{{bucket}}/{{objkey}}","n":{{n}}}"#,
-        )
-        .unwrap();
+        let t = Template::parse(r#"{"b":"{{bucket}}","arn":"arn:aws:s3:::{{bucket}}/{{objkey}}","n":{{n}}}"#)
+            .unwrap();
         let pools = Pools::new("123456789012", &mut rng_for(1, 1));
         let mut rng = rng_for(2, 2);
         let accounts = vec!["123456789012".to_owned()];
-        let mut ctx = Ctx::new(
-            &mut rng,
-            &pools,
-            "123456789012",
-            &accounts,
-            "us-east-1",
-            "arn",
-            "me",
-            0,
-        );
+        let mut ctx = Ctx::new(&mut rng, &pools, "123456789012", &accounts, "us-east-1", "arn", "me", 0);
         let mut buf = Vec::new();
         t.render(&mut ctx, &mut buf);
         let v: serde_json::Value = serde_json::from_slice(&buf).unwrap();
         let bucket = v["b"].as_str().unwrap();
-        assert!(v["arn"]
-            .as_str()
-            .unwrap()
-            .starts_with(&format!("arn:aws:s3:::{bucket}/")));
+        assert!(v["arn"].as_str().unwrap().starts_with(&format!("arn:aws:s3:::{bucket}/")));
     }
 
     #[test]

@@ -48,9 +48,7 @@ impl Cdf {
     pub fn sample(&self, rng: &mut SmallRng) -> usize {
         let total = *self.cumulative.last().unwrap_or(&0.0);
         let x = rng.random::<f64>() * total;
-        self.cumulative
-            .partition_point(|&c| c <= x)
-            .min(self.cumulative.len().saturating_sub(1))
+        self.cumulative.partition_point(|&c| c <= x).min(self.cumulative.len().saturating_sub(1))
     }
 }
 
@@ -158,14 +156,7 @@ impl Civil {
         let secs = ms.div_euclid(1000);
         let (year, month, day) = civil_from_days(secs.div_euclid(86_400));
         let sod = secs.rem_euclid(86_400) as u32;
-        Civil {
-            year,
-            month,
-            day,
-            hour: sod / 3600,
-            minute: sod / 60 % 60,
-            second: sod % 60,
-        }
+        Civil { year, month, day, hour: sod / 3600, minute: sod / 60 % 60, second: sod % 60 }
     }
 }
 
@@ -199,9 +190,8 @@ pub fn push_iso(buf: &mut Vec<u8>, ms: i64) {
 
 /// Appends the `Oct 8, 2024, 4:15:32 PM` form STS uses for credential expirations.
 pub fn push_expiration(buf: &mut Vec<u8>, ms: i64) {
-    const MONTHS: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
+    const MONTHS: [&str; 12] =
+        ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
     let c = Civil::from_ms(ms);
     buf.extend_from_slice(MONTHS[(c.month - 1) as usize].as_bytes());
     buf.push(b' ');
@@ -246,10 +236,8 @@ mod tests {
         for ms in [0i64, 1_722_375_081_000, 951_782_400_000, 4_102_444_799_999] {
             let mut buf = Vec::new();
             push_iso(&mut buf, ms);
-            let want = chrono::DateTime::from_timestamp_millis(ms)
-                .unwrap()
-                .format("%Y-%m-%dT%H:%M:%SZ")
-                .to_string();
+            let want =
+                chrono::DateTime::from_timestamp_millis(ms).unwrap().format("%Y-%m-%dT%H:%M:%SZ").to_string();
             assert_eq!(String::from_utf8(buf).unwrap(), want);
         }
     }

@@ -53,20 +53,12 @@ fn event(raw: Value) -> Event {
         resources: raw
             .pointer("/resources")
             .and_then(Value::as_array)
-            .map(|rs| {
-                rs.iter()
-                    .filter_map(|r| r["ARN"].as_str().map(str::to_owned))
-                    .collect()
-            })
+            .map(|rs| rs.iter().filter_map(|r| r["ARN"].as_str().map(str::to_owned)).collect())
             .unwrap_or_default(),
         title: format!(
             "{} called {}:{}",
             s("/userIdentity/userName").unwrap_or_default(),
-            s("/eventSource")
-                .unwrap_or_default()
-                .split('.')
-                .next()
-                .unwrap_or_default(),
+            s("/eventSource").unwrap_or_default().split('.').next().unwrap_or_default(),
             s("/eventName").unwrap_or_default()
         ),
         raw,
@@ -161,10 +153,7 @@ fn known_keyword_fields() {
     check("action:<=consolelogin", (false, true));
     check("resource:arn\\:aws\\:s3\\:\\:\\:bucket-b", (false, true));
     check("resource:arn:aws:s3:::bucket-a", (false, true));
-    check(
-        "actor.arn:arn:aws:iam::143434273843:user/christophe",
-        (true, false),
-    );
+    check("actor.arn:arn:aws:iam::143434273843:user/christophe", (true, false));
 }
 
 #[test]
@@ -227,10 +216,7 @@ fn raw_paths() {
 #[test]
 fn long_values_are_not_keywords() {
     check("@long:*", (false, true));
-    check(
-        &format!("@long:{}", "l".repeat(MAX_KEYWORD_BYTES + 1)),
-        (false, false),
-    );
+    check(&format!("@long:{}", "l".repeat(MAX_KEYWORD_BYTES + 1)), (false, false));
     check("@long:l*", (false, false));
 }
 
@@ -256,10 +242,7 @@ fn boolean_structure() {
     check("", (true, true));
     check("*", (true, true));
     check("service:cloudtrail OR service:signin", (true, true));
-    check(
-        "service:(cloudtrail OR signin) action:ConsoleLogin",
-        (false, true),
-    );
+    check("service:(cloudtrail OR signin) action:ConsoleLogin", (false, true));
     check("action:(StopLogging -ConsoleLogin)", (true, false));
     check("NOT actor.type:root", (true, false));
     check("-(service:signin OR action:stop*)", (false, false));
@@ -271,10 +254,7 @@ fn hand_built_queries() {
     let field = |f| FieldRef::Known(f);
     let stop = stop_logging();
     // An Equals on a time field, as the AST allows, matches that millisecond.
-    let q = Query::Field(
-        field(KnownField::Time),
-        Predicate::Equals("1722431184000".into()),
-    );
+    let q = Query::Field(field(KnownField::Time), Predicate::Equals("1722431184000".into()));
     assert!(matches(&q, &stop));
     // Bounds of the wrong kind for the field match nothing.
     let q = Query::Field(
@@ -287,15 +267,9 @@ fn hand_built_queries() {
     let q = Query::Text(TextQuery::Wildcard(vec![GlobToken::AnyRun]));
     assert!(matches(&q, &stop));
     // A phrase with a gap (a word too long to index) keeps its relative positions.
-    let q = Query::Text(TextQuery::Phrase(vec![
-        (0, "stop".into()),
-        (1, "trail".into()),
-    ]));
+    let q = Query::Text(TextQuery::Phrase(vec![(0, "stop".into()), (1, "trail".into())]));
     assert!(matches(&q, &stop));
-    let q = Query::Text(TextQuery::Phrase(vec![
-        (0, "stop".into()),
-        (2, "trail".into()),
-    ]));
+    let q = Query::Text(TextQuery::Phrase(vec![(0, "stop".into()), (2, "trail".into())]));
     assert!(!matches(&q, &stop));
 }
 

@@ -43,10 +43,7 @@ pub(super) fn unknown_field(name: &str) -> String {
             .map(|(_, f)| f)
     };
     if let Some(f) = alias {
-        return format!(
-            "unknown field {name}; did you mean {} (or @{name} in the record)?",
-            f.name()
-        );
+        return format!("unknown field {name}; did you mean {} (or @{name} in the record)?", f.name());
     }
     match close() {
         Some(f) => format!("unknown field {name}; did you mean {}?", f.name()),
@@ -65,9 +62,7 @@ fn distance(a: &str, b: &str) -> usize {
         row[0] = i + 1;
         for (j, cb) in b.iter().enumerate() {
             let above = row[j + 1];
-            row[j + 1] = (above + 1)
-                .min(row[j] + 1)
-                .min(diagonal + usize::from(ca != *cb));
+            row[j + 1] = (above + 1).min(row[j] + 1).min(diagonal + usize::from(ca != *cb));
             diagonal = above;
         }
     }
@@ -90,15 +85,9 @@ mod tests {
         let check = |name: &str, expected: &str| assert_eq!(unknown_field(name), expected);
         check("servce", "unknown field servce; did you mean service?");
         check("Service", "unknown field Service; did you mean service?");
-        check(
-            "eventName",
-            "unknown field eventName; did you mean action (or @eventName in the record)?",
-        );
+        check("eventName", "unknown field eventName; did you mean action (or @eventName in the record)?");
         check("arn", "unknown field arn; did you mean actor.arn?");
-        check(
-            "actor.nmae",
-            "unknown field actor.nmae; did you mean actor.name?",
-        );
+        check("actor.nmae", "unknown field actor.nmae; did you mean actor.name?");
         check(
             "https",
             "unknown field https; use @https for a path in the record, or quote text that contains :",

@@ -3,7 +3,7 @@
 
 use std::ops::Bound;
 
-use super::{glob, has_wildcard, literal, lowercase, Parser, Piece, Result};
+use super::{glob, has_wildcard, literal, lowercase, too_long_message, Parser, Piece, Result};
 use crate::ast::{as_number, FieldRef, Predicate, Query, RangeValue};
 use crate::fields::FieldKind;
 use crate::time::parse_time_with_precision;
@@ -63,12 +63,14 @@ impl Parser {
                     Predicate::Exists
                 } else if has_wildcard(&pieces) {
                     if kind(field) == Some(FieldKind::Time) {
-                        return self.fail(
-                            at,
-                            format!("wildcards do not apply to time field {}", label(field)),
-                        );
+                        return self
+                            .fail(at, format!("wildcards do not apply to time field {}", label(field)));
                     }
-                    Predicate::Wildcard(glob(&pieces))
+                    let g = glob(&pieces);
+                    if crate::ast::glob_too_long(&g) {
+                        return self.fail(at, too_long_message());
+                    }
+                    Predicate::Wildcard(g)
                 } else {
                     self.equals(field, &literal(&pieces), at)?
                 }
@@ -117,16 +119,10 @@ impl Parser {
             }
         };
         if value.is_empty() {
-            return self.fail(
-                value_at,
-                format!("missing value after {}:{op}", label(field)),
-            );
+            return self.fail(value_at, format!("missing value after {}:{op}", label(field)));
         }
-        let bound = if inclusive {
-            RawBound::Included(value, value_at)
-        } else {
-            RawBound::Excluded(value, value_at)
-        };
+        let bound =
+            if inclusive { RawBound::Included(value, value_at) } else { RawBound::Excluded(value, value_at) };
         if greater {
             self.typed_range(field, bound, RawBound::Unbounded)
         } else {
@@ -147,13 +143,8 @@ impl Parser {
             return self.fail(open, format!("unclosed {open_char}"));
         }
         let to_end = self.pos + 2;
-        let is_to = self.chars[self.pos..to_end.min(self.chars.len())]
-            .iter()
-            .eq(['T', 'O'].iter())
-            && self
-                .chars
-                .get(to_end)
-                .is_none_or(|c| c.is_whitespace() || "]}".contains(*c));
+        let is_to = self.chars[self.pos..to_end.min(self.chars.len())].iter().eq(['T', 'O'].iter())
+            && self.chars.get(to_end).is_none_or(|c| c.is_whitespace() || "]}".contains(*c));
         if !is_to {
             let found = self.token_at(self.pos);
             return self.fail(self.pos, format!("expected TO in range, found {found}"));
@@ -168,10 +159,7 @@ impl Parser {
             None => return self.fail(open, format!("unclosed {open_char}")),
             Some(_) => {
                 let found = self.token_at(self.pos);
-                return self.fail(
-                    self.pos,
-                    format!("expected ] or }} to close the range, found {found}"),
-                );
+                return self.fail(self.pos, format!("expected ] or }} to close the range, found {found}"));
             }
         };
         self.pos += 1;
@@ -180,20 +168,11 @@ impl Parser {
             Some((v, at)) if inclusive => RawBound::Included(v, at),
             Some((v, at)) => RawBound::Excluded(v, at),
         };
-        self.typed_range(
-            field,
-            side(lower, lower_inclusive),
-            side(upper, upper_inclusive),
-        )
+        self.typed_range(field, side(lower, lower_inclusive), side(upper, upper_inclusive))
     }
 
     /// One bound of a range: `None` for `*`.
-    fn bound(
-        &mut self,
-        open: usize,
-        open_char: char,
-        which: &str,
-    ) -> Result<Option<(String, usize)>> {
+    fn bound(&mut self, open: usize, open_char: char, which: &str) -> Result<Option<(String, usize)>> {
         let at = self.pos;
         let value = match self.peek() {
             None => return self.fail(open, format!("unclosed {open_char}")),
@@ -208,10 +187,7 @@ impl Parser {
                 }
                 if has_wildcard(&pieces) {
                     let token = literal(&pieces);
-                    return self.fail(
-                        at,
-                        format!("wildcards are not allowed in range bounds: {token}"),
-                    );
+                    return self.fail(at, format!("wildcards are not allowed in range bounds: {token}"));
                 }
                 literal(&pieces)
             }
