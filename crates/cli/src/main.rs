@@ -1,1 +1,121 @@
-fn main() {}
+//! The `trailwatch` binary: parses the command line, runs the command, prints, and picks the
+//! exit code. The only place in the project that prints.
+
+mod args;
+mod ingest;
+mod output;
+mod query;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use args::{Cli, Command};
+
+/// A command's failure: what to tell the user and which exit code to use.
+#[derive(Debug)]
+pub struct Fail {
+    pub code: u8,
+    pub message: String,
+}
+
+impl Fail {
+    /// Bad usage or a bad query (exit code 2).
+    pub fn usage(message: impl Into<String>) -> Fail {
+        Fail { code: 2, message: message.into() }
+    }
+
+    /// The store or the file system failed (exit code 3).
+    pub fn system(message: impl std::fmt::Display) -> Fail {
+        Fail { code: 3, message: message.to_string() }
+    }
+}
+
+impl From<trailwatch_store::Error> for Fail {
+    fn from(e: trailwatch_store::Error) -> Fail {
+        match e {
+            trailwatch_store::Error::Query(_) | trailwatch_store::Error::Invalid(_) => {
+                Fail::usage(e.to_string())
+            }
+            e => Fail::system(e),
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let level = match (cli.quiet, cli.verbose) {
+        (true, _) => "error",
+        (false, 0) => "warn",
+        (false, 1) => "info",
+        (false, _) => "debug",
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("TRAILWATCH_LOG").unwrap_or_else(|_| level.into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match run(cli) {
+        Ok(code) => ExitCode::from(code),
+        Err(fail) => {
+            eprintln!("error: {}", fail.message);
+            ExitCode::from(fail.code)
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<u8, Fail> {
+    match cli.command {
+        Command::Ingest(args) => ingest::run(&cli.data_dir, args, cli.quiet),
+        Command::Search(args) => query::search(&cli.data_dir, args),
+        Command::Facets(args) => query::facets(&cli.data_dir, args),
+        Command::Histogram(args) => query::histogram(&cli.data_dir, args),
+        Command::Get { id } => query::get(&cli.data_dir, &id),
+        Command::Fields => {
+            output::fields();
+            Ok(0)
+        }
+        Command::Stats => query::stats(&cli.data_dir),
+        Command::Prune { older_than } => ingest::prune(&cli.data_dir, &older_than, cli.quiet),
+    }
+}
+
+/// Milliseconds since the epoch, now.
+pub fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+/// Reads an age or interval such as `90d`, `12w`, `720h`, `15m` or `30s`.
+pub fn parse_duration(s: &str) -> Result<i64, Fail> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (n, unit) = s.split_at(split);
+    let n: i64 = n
+        .parse()
+        .map_err(|_| Fail::usage(format!("bad duration {s:?}: expected a number and a unit, like 90d")))?;
+    let ms = match unit {
+        "ms" => 1,
+        "s" => 1_000,
+        "m" => 60_000,
+        "h" => 3_600_000,
+        "d" => 86_400_000,
+        "w" => 7 * 86_400_000,
+        _ => return Err(Fail::usage(format!("bad duration {s:?}: the unit must be ms, s, m, h, d or w"))),
+    };
+    if n <= 0 {
+        return Err(Fail::usage(format!("bad duration {s:?}: must be more than zero")));
+    }
+    n.checked_mul(ms).ok_or_else(|| Fail::usage(format!("bad duration {s:?}: too large")))
+}
+
+/// Opens the store in the data directory for reading (no writer lock is taken).
+pub fn open_store(data_dir: &std::path::Path) -> Result<trailwatch_store::EmbeddedStore, Fail> {
+    if !data_dir.join("index").join("meta.json").exists() {
+        return Err(Fail::usage(format!(
+            "no events in {}: run `trailwatch ingest PATH` first (or pass --data-dir)",
+            data_dir.display()
+        )));
+    }
+    Ok(trailwatch_store::EmbeddedStore::open(data_dir, trailwatch_store::StoreOptions::default())?)
+}

@@ -1,0 +1,173 @@
+//! The command line: subcommands, options and their help.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+const AFTER_HELP: &str = "\
+Examples:
+  trailwatch ingest ./AWSLogs                     read every CloudTrail file under a folder
+  trailwatch search 'service:iam action:Create* -outcome:failure' --from -7d
+  trailwatch search '@userIdentity.type:Root' --format json
+  trailwatch facets actor.name 'outcome:failure' --size 20
+  trailwatch histogram 'action:ConsoleLogin' --interval 1h --by outcome
+  trailwatch get 3346344c-5a3e-429e-8405-420f98f75d6e
+
+The query language is described in docs/QUERY.md; `trailwatch fields` lists the fields.
+
+Exit codes: 0 success; 1 done, but some files or records were rejected (ingest) or nothing
+matched (search with --fail-empty); 2 bad usage or query; 3 the store or a file system failed.";
+
+#[derive(Debug, Parser)]
+#[command(name = "trailwatch", version, about = "AWS CloudTrail security monitoring: ingest, search, alert", after_help = AFTER_HELP)]
+pub struct Cli {
+    /// Where the events and state are kept.
+    #[arg(long, global = true, env = "TRAILWATCH_DATA_DIR", default_value = "trailwatch-data")]
+    pub data_dir: PathBuf,
+    /// Print nothing but results and errors.
+    #[arg(long, short, global = true)]
+    pub quiet: bool,
+    /// More log output (repeat for more).
+    #[arg(long, short, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Read CloudTrail log files (.json.gz, .json, folders) into the store.
+    #[command(
+        after_help = "Examples:\n  trailwatch ingest ./AWSLogs\n  trailwatch ingest a.json.gz b.json --force\n  trailwatch ingest ./logs --retention 90d"
+    )]
+    Ingest(IngestArgs),
+    /// Find events matching a query, newest first.
+    #[command(
+        after_help = "Examples:\n  trailwatch search 'service:iam action:Create*'\n  trailwatch search '\"AccessDenied\" source_ip:10.0.0.0/8' --from -24h --limit 50\n  trailwatch search 'actor.type:Root' --from 2024-08-01 --to 2024-08-02 --format json"
+    )]
+    Search(SearchArgs),
+    /// Top values of a field, with counts.
+    #[command(
+        after_help = "Examples:\n  trailwatch facets service\n  trailwatch facets source_ip 'outcome:failure' --size 20"
+    )]
+    Facets(FacetsArgs),
+    /// Event counts over time, optionally split by a field.
+    #[command(
+        after_help = "Examples:\n  trailwatch histogram --interval 1h\n  trailwatch histogram 'error_code:AccessDenied' --interval 15m --by actor.name"
+    )]
+    Histogram(HistogramArgs),
+    /// Show one event by id, with its original record.
+    Get { id: String },
+    /// List the fields queries can use.
+    Fields,
+    /// How many events the store holds, over what time, and how much disk it uses.
+    Stats,
+    /// Delete events older than an age.
+    Prune {
+        /// Age such as 90d, 12w or 720h.
+        #[arg(long)]
+        older_than: String,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct IngestArgs {
+    /// Files or folders (read recursively).
+    #[arg(required = true)]
+    pub paths: Vec<PathBuf>,
+    /// Read files again even if they were ingested before and have not changed.
+    #[arg(long)]
+    pub force: bool,
+    /// After ingesting, delete events older than this age (e.g. 90d).
+    #[arg(long)]
+    pub retention: Option<String>,
+    /// Decoding threads (default: one per core).
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Largest decompressed size of one file, in MiB.
+    #[arg(long, default_value_t = 1024)]
+    pub max_file_mib: u64,
+    /// Largest record, in KiB.
+    #[arg(long, default_value_t = 1024)]
+    pub max_record_kib: usize,
+    /// Deepest nesting of a record.
+    #[arg(long, default_value_t = 64)]
+    pub max_depth: usize,
+    /// Print each rejected file or record (default: the first 20).
+    #[arg(long)]
+    pub all_errors: bool,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum Format {
+    Table,
+    Json,
+    Jsonl,
+}
+
+#[derive(Debug, Args)]
+pub struct TimeArgs {
+    /// Start of the time range: -24h, now-7d, 2024-08-01, 2024-08-01T13:00:00Z.
+    #[arg(long, allow_hyphen_values = true)]
+    pub from: Option<String>,
+    /// End of the time range (exclusive), same forms as --from.
+    #[arg(long, allow_hyphen_values = true)]
+    pub to: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct SearchArgs {
+    /// The query (empty for everything). See docs/QUERY.md.
+    #[arg(default_value = "", allow_hyphen_values = true)]
+    pub query: String,
+    #[command(flatten)]
+    pub time: TimeArgs,
+    #[arg(long, default_value_t = 20)]
+    pub limit: usize,
+    /// Skip this many matches first (paging).
+    #[arg(long, default_value_t = 0)]
+    pub offset: usize,
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+    /// Oldest first instead of newest first.
+    #[arg(long)]
+    pub oldest_first: bool,
+    /// Exit with code 1 when nothing matches.
+    #[arg(long)]
+    pub fail_empty: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct FacetsArgs {
+    /// The field to count values of (`trailwatch fields` lists them).
+    pub field: String,
+    /// Only events matching this query.
+    #[arg(default_value = "", allow_hyphen_values = true)]
+    pub query: String,
+    #[command(flatten)]
+    pub time: TimeArgs,
+    #[arg(long, default_value_t = 10)]
+    pub size: usize,
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct HistogramArgs {
+    /// Only events matching this query.
+    #[arg(default_value = "", allow_hyphen_values = true)]
+    pub query: String,
+    #[command(flatten)]
+    pub time: TimeArgs,
+    /// Bucket size: 30s, 5m, 1h, 1d… (default: about 30 buckets over the range).
+    #[arg(long)]
+    pub interval: Option<String>,
+    /// Split the counts by the top values of this field.
+    #[arg(long)]
+    pub by: Option<String>,
+    /// How many values of --by get their own series (the rest are "other").
+    #[arg(long, default_value_t = 5)]
+    pub top: usize,
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+}

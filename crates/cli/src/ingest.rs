@@ -1,0 +1,147 @@
+//! `trailwatch ingest` and `trailwatch prune`: progress bar, problem lines and summary.
+
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use indicatif::{ProgressBar, ProgressStyle};
+use trailwatch_cloudtrail::Limits;
+use trailwatch_ingest::{IngestOptions, Observer, Problem, Progress};
+use trailwatch_store::{EmbeddedStore, EventStore, State, StoreOptions};
+
+use crate::args::IngestArgs;
+use crate::output::{human_bytes, human_count};
+use crate::{now_ms, parse_duration, Fail};
+
+/// How many problems are printed unless `--all-errors`.
+const SHOWN_PROBLEMS: u64 = 20;
+
+struct CliObserver {
+    bar: Option<ProgressBar>,
+    all_errors: bool,
+    problems: AtomicU64,
+}
+
+impl CliObserver {
+    fn say(&self, line: String) {
+        match &self.bar {
+            Some(bar) => bar.println(line),
+            None => eprintln!("{line}"),
+        }
+    }
+}
+
+impl Observer for CliObserver {
+    fn progress(&self, p: &Progress) {
+        if let Some(bar) = &self.bar {
+            bar.set_length(p.files_total);
+            bar.set_position(p.files_done);
+            let secs = p.elapsed.as_secs_f64().max(0.001);
+            bar.set_message(format!(
+                "events {} ({}/s) | errors {} | {}",
+                human_count(p.events_added),
+                human_count((p.events_read as f64 / secs) as u64),
+                p.records_rejected + p.files_failed,
+                human_bytes(p.bytes_read),
+            ));
+        }
+    }
+
+    fn problem(&self, problem: &Problem) {
+        let n = self.problems.fetch_add(1, Ordering::Relaxed);
+        if self.all_errors || n < SHOWN_PROBLEMS {
+            self.say(format!("rejected: {problem}"));
+        }
+    }
+}
+
+pub fn run(data_dir: &Path, args: IngestArgs, quiet: bool) -> Result<u8, Fail> {
+    let retention = args.retention.as_deref().map(parse_duration).transpose()?;
+    std::fs::create_dir_all(data_dir)
+        .map_err(|e| Fail::system(format!("cannot create {}: {e}", data_dir.display())))?;
+    let store = EmbeddedStore::open(data_dir, StoreOptions::default())?;
+    let mut state = State::open(&data_dir.join("state.sqlite"))?;
+    let mut options = IngestOptions {
+        limits: Limits {
+            max_decompressed_bytes: args.max_file_mib << 20,
+            max_record_bytes: args.max_record_kib << 10,
+            max_depth: args.max_depth,
+        },
+        force: args.force,
+        now_ms: now_ms(),
+        ..IngestOptions::default()
+    };
+    if let Some(t) = args.threads {
+        options.decoders = t.max(1);
+    }
+    let bar = (!quiet && std::io::IsTerminal::is_terminal(&std::io::stderr())).then(|| {
+        let bar = ProgressBar::new(0);
+        bar.set_style(
+            ProgressStyle::with_template("{spinner} [{elapsed_precise}] files {pos}/{len} {wide_bar} {msg}")
+                .expect("valid template"),
+        );
+        bar.enable_steady_tick(Duration::from_millis(200));
+        bar
+    });
+    let observer = CliObserver { bar, all_errors: args.all_errors, problems: AtomicU64::new(0) };
+    let summary = trailwatch_ingest::ingest(&args.paths, &store, &mut state, &options, &observer).map_err(
+        |e| match e {
+            trailwatch_ingest::Error::Walk { .. } => Fail::usage(e.to_string()),
+            e => Fail::system(e),
+        },
+    )?;
+    if let Some(bar) = &observer.bar {
+        bar.finish_and_clear();
+    }
+    let p = &summary.progress;
+    let hidden = summary.problems.saturating_sub(SHOWN_PROBLEMS);
+    if !args.all_errors && hidden > 0 {
+        eprintln!("… and {hidden} more rejected (see them all with --all-errors)");
+    }
+    let pruned = match retention {
+        Some(age) => Some(store.delete_before(now_ms() - age)?),
+        None => None,
+    };
+    if !quiet {
+        let secs = p.elapsed.as_secs_f64().max(0.001);
+        eprintln!(
+            "ingested {} new events from {} files in {:.1} s ({} events/s)",
+            human_count(p.events_added),
+            human_count(p.files_done),
+            secs,
+            human_count((p.events_read as f64 / secs) as u64)
+        );
+        eprintln!(
+            "  duplicates dropped: {} | unchanged files skipped: {} | ignored (digests, other names): {}",
+            human_count(p.duplicates),
+            human_count(p.files_unchanged),
+            human_count(p.files_ignored)
+        );
+        if summary.problems > 0 {
+            eprintln!(
+                "  rejected: {} files could not be read to the end, {} records could not be read",
+                p.files_failed, p.records_rejected
+            );
+        }
+        if let Some(n) = pruned {
+            eprintln!(
+                "  retention: deleted {} events older than {}",
+                human_count(n),
+                args.retention.unwrap_or_default()
+            );
+        }
+        let stats = store.stats()?;
+        eprintln!("store: {} events, {} on disk", human_count(stats.events), human_bytes(stats.index_bytes));
+    }
+    Ok(if summary.problems > 0 { 1 } else { 0 })
+}
+
+pub fn prune(data_dir: &Path, older_than: &str, quiet: bool) -> Result<u8, Fail> {
+    let age = parse_duration(older_than)?;
+    let store = crate::open_store(data_dir)?;
+    let n = store.delete_before(now_ms() - age)?;
+    if !quiet {
+        eprintln!("deleted {} events older than {older_than}", human_count(n));
+    }
+    Ok(0)
+}

@@ -1,0 +1,304 @@
+//! The ingestion pipeline: decoder threads feed one writer, which commits in batches and
+//! checkpoints files after each commit.
+
+use std::fs::File;
+use std::io::BufReader;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{bounded, unbounded};
+use trailwatch_cloudtrail::{normalize, Limits, RecordContext, RecordReader};
+use trailwatch_store::{EventStore, FileRecord, NewEvent, State};
+
+use crate::files::{discover, Discovered, SkipReason};
+use crate::Result;
+
+/// How an ingestion run behaves.
+#[derive(Debug, Clone)]
+pub struct IngestOptions {
+    pub limits: Limits,
+    /// Decoding threads.
+    pub decoders: usize,
+    /// Events a decoder hands over at a time (bounds memory on huge files).
+    pub chunk_events: usize,
+    /// Commit after this many new events…
+    pub commit_every_events: u64,
+    /// …or after this long, whichever comes first.
+    pub commit_every: Duration,
+    /// Read files again even when recorded as done with the same size and time.
+    pub force: bool,
+    /// When the run started (milliseconds): the received time of records whose file key has
+    /// no delivery stamp.
+    pub now_ms: i64,
+    /// The name files are recorded under in the state (`local` for files on disk).
+    pub source: String,
+}
+
+impl Default for IngestOptions {
+    fn default() -> Self {
+        IngestOptions {
+            limits: Limits::default(),
+            decoders: std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, 8),
+            chunk_events: 4096,
+            commit_every_events: 1_000_000,
+            commit_every: Duration::from_secs(30),
+            force: false,
+            now_ms: 0,
+            source: "local".into(),
+        }
+    }
+}
+
+/// Running totals, reported to the [`Observer`] as the run goes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Progress {
+    /// Files to read in this run.
+    pub files_total: u64,
+    pub files_done: u64,
+    /// Files that could not be read to their end (their good records are kept).
+    pub files_failed: u64,
+    /// Files not read again because they were ingested before, unchanged.
+    pub files_unchanged: u64,
+    /// Files found in folders but not read (digests, other names).
+    pub files_ignored: u64,
+    pub events_read: u64,
+    pub events_added: u64,
+    pub duplicates: u64,
+    /// Records that could not become events.
+    pub records_rejected: u64,
+    /// Decompressed bytes read.
+    pub bytes_read: u64,
+    pub elapsed: Duration,
+}
+
+/// A bad file or record. The run goes on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub path: PathBuf,
+    /// The record's index in the file, for record-level problems.
+    pub record: Option<usize>,
+    /// What is wrong; names the record when there is one.
+    pub message: String,
+}
+
+impl std::fmt::Display for Problem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.path.display(), self.message)
+    }
+}
+
+/// Hears about the run as it goes (the CLI draws a progress bar). Library code never prints.
+pub trait Observer: Sync {
+    fn progress(&self, _progress: &Progress) {}
+    fn problem(&self, _problem: &Problem) {}
+    fn ignored(&self, _path: &std::path::Path, _why: SkipReason) {}
+}
+
+/// The outcome of a run.
+#[derive(Debug, Clone)]
+pub struct Summary {
+    pub progress: Progress,
+    pub problems: u64,
+}
+
+/// What a decoder hands to the writer.
+struct Chunk {
+    file: usize,
+    events: Vec<NewEvent>,
+    problems: Vec<Problem>,
+    /// Set on the file's last chunk.
+    end: Option<FileEnd>,
+}
+
+struct FileEnd {
+    fatal: Option<String>,
+    bytes: u64,
+}
+
+/// Ingests every file under `paths`.
+pub fn ingest(
+    paths: &[PathBuf],
+    store: &dyn EventStore,
+    state: &mut State,
+    options: &IngestOptions,
+    observer: &dyn Observer,
+) -> Result<Summary> {
+    let started = Instant::now();
+    let (found, ignored) = discover(paths)?;
+    let mut progress = Progress { files_ignored: ignored.len() as u64, ..Progress::default() };
+    for (path, why) in &ignored {
+        observer.ignored(path, *why);
+    }
+    let mut todo = Vec::new();
+    for file in found {
+        let known = state.file(&options.source, &file.path.to_string_lossy())?;
+        match known {
+            Some(k) if !options.force && k.size == file.size && k.modified == file.modified => {
+                progress.files_unchanged += 1
+            }
+            _ => todo.push(file),
+        }
+    }
+    progress.files_total = todo.len() as u64;
+    observer.progress(&progress);
+    let mut problems = 0u64;
+
+    let (file_tx, file_rx) = unbounded::<usize>();
+    for i in 0..todo.len() {
+        file_tx.send(i).expect("receiver is alive");
+    }
+    drop(file_tx);
+    let (chunk_tx, chunk_rx) = bounded::<Chunk>(options.decoders * 2);
+    let todo = &todo;
+
+    std::thread::scope(|scope| -> Result<()> {
+        for _ in 0..options.decoders.max(1) {
+            let (file_rx, chunk_tx) = (file_rx.clone(), chunk_tx.clone());
+            scope.spawn(move || {
+                for i in file_rx {
+                    if !decode_file(i, &todo[i], options, &chunk_tx) {
+                        break;
+                    }
+                }
+            });
+        }
+        drop(chunk_tx);
+
+        // Per file: events added and problems so far.
+        let mut counts = vec![(0u64, 0u64); todo.len()];
+        let mut finished: Vec<FileRecord> = Vec::new();
+        let mut since_commit = 0u64;
+        let mut last_commit = Instant::now();
+        for chunk in chunk_rx.iter() {
+            let n = chunk.events.len() as u64;
+            progress.events_read += n;
+            if n > 0 {
+                let stats = store.add(chunk.events)?;
+                progress.events_added += stats.added;
+                progress.duplicates += stats.duplicates;
+                since_commit += stats.added;
+                counts[chunk.file].0 += n;
+            }
+            for p in &chunk.problems {
+                observer.problem(p);
+            }
+            let np = chunk.problems.len() as u64;
+            problems += np;
+            progress.records_rejected += chunk.problems.iter().filter(|p| p.record.is_some()).count() as u64;
+            counts[chunk.file].1 += np;
+            if let Some(end) = chunk.end {
+                let file = &todo[chunk.file];
+                progress.files_done += 1;
+                progress.bytes_read += end.bytes;
+                if let Some(message) = &end.fatal {
+                    progress.files_failed += 1;
+                    problems += 1;
+                    observer.problem(&Problem {
+                        path: file.path.clone(),
+                        record: None,
+                        message: message.clone(),
+                    });
+                }
+                finished.push(FileRecord {
+                    source: options.source.clone(),
+                    path: file.path.to_string_lossy().into_owned(),
+                    size: file.size,
+                    modified: file.modified,
+                    events: counts[chunk.file].0,
+                    errors: counts[chunk.file].1 + end.fatal.is_some() as u64,
+                    error: end.fatal,
+                    done_at: options.now_ms,
+                });
+            }
+            if since_commit >= options.commit_every_events || last_commit.elapsed() >= options.commit_every {
+                commit(store, state, &mut finished)?;
+                since_commit = 0;
+                last_commit = Instant::now();
+            }
+            progress.elapsed = started.elapsed();
+            observer.progress(&progress);
+        }
+        commit(store, state, &mut finished)?;
+        Ok(())
+    })?;
+    progress.elapsed = started.elapsed();
+    observer.progress(&progress);
+    Ok(Summary { progress, problems })
+}
+
+/// Commits the store, then records the files whose events the commit covers.
+fn commit(store: &dyn EventStore, state: &mut State, finished: &mut Vec<FileRecord>) -> Result<()> {
+    store.commit()?;
+    if !finished.is_empty() {
+        state.record_files(finished)?;
+        finished.clear();
+    }
+    Ok(())
+}
+
+/// Reads one file and sends its events in chunks. Returns false when the writer is gone.
+fn decode_file(
+    i: usize,
+    file: &Discovered,
+    options: &IngestOptions,
+    tx: &crossbeam_channel::Sender<Chunk>,
+) -> bool {
+    let ctx = RecordContext {
+        account: file.key.as_ref().map(|k| k.account.clone()),
+        region: file.key.as_ref().map(|k| k.region.clone()),
+        received: file.key.as_ref().and_then(|k| k.delivered).unwrap_or(options.now_ms),
+    };
+    let problem =
+        |record: Option<usize>, message: String| Problem { path: file.path.clone(), record, message };
+    let end = |fatal: Option<String>, bytes: u64| Some(FileEnd { fatal, bytes });
+    let reader = match File::open(&file.path) {
+        Ok(f) => BufReader::with_capacity(256 * 1024, f),
+        Err(e) => {
+            let chunk = Chunk {
+                file: i,
+                events: Vec::new(),
+                problems: Vec::new(),
+                end: end(Some(format!("cannot open: {e}")), 0),
+            };
+            return tx.send(chunk).is_ok();
+        }
+    };
+    let mut records = match RecordReader::new(reader, options.limits) {
+        Ok(r) => r,
+        Err(e) => {
+            let chunk =
+                Chunk { file: i, events: Vec::new(), problems: Vec::new(), end: end(Some(e.to_string()), 0) };
+            return tx.send(chunk).is_ok();
+        }
+    };
+    let mut events = Vec::with_capacity(options.chunk_events.min(1024));
+    let mut problems = Vec::new();
+    let mut fatal = None;
+    for item in records.by_ref() {
+        match item {
+            Ok(rec) => match serde_json::from_slice::<serde_json::Value>(&rec.bytes) {
+                Ok(raw) => match normalize(raw, &rec.bytes, &ctx) {
+                    Ok(event) => events.push(NewEvent { event, record: rec.bytes }),
+                    Err(e) => problems.push(problem(Some(rec.index), format!("record {}: {e}", rec.index))),
+                },
+                Err(e) => problems
+                    .push(problem(Some(rec.index), format!("record {}: invalid JSON: {e}", rec.index))),
+            },
+            Err(e) if e.is_fatal() => fatal = Some(e.to_string()),
+            Err(e) => problems.push(problem(e.record_index(), e.to_string())),
+        }
+        if events.len() >= options.chunk_events {
+            let chunk = Chunk {
+                file: i,
+                events: std::mem::take(&mut events),
+                problems: std::mem::take(&mut problems),
+                end: None,
+            };
+            if tx.send(chunk).is_err() {
+                return false;
+            }
+        }
+    }
+    let chunk = Chunk { file: i, events, problems, end: end(fatal, records.bytes_read()) };
+    tx.send(chunk).is_ok()
+}
