@@ -1,1 +1,42 @@
-fn main() {}
+//! Project tasks: `cargo run --release -p xtask -- bench` (the benchmark) and `gen` (a
+//! synthetic CloudTrail dataset in the S3 layout).
+
+mod bench;
+mod latency;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(about = "trailwatch project tasks")]
+struct Cli {
+    #[command(subcommand)]
+    task: Task,
+}
+
+#[derive(Subcommand)]
+enum Task {
+    /// Generate data, then measure parse rate, ingest rate, memory, index size and query latency.
+    Bench(bench::BenchArgs),
+    /// Write a synthetic CloudTrail dataset in the S3 layout.
+    Gen {
+        out: PathBuf,
+        #[arg(long, default_value_t = 100_000)]
+        events: u64,
+        #[arg(long, default_value_t = 0x7261_696c)]
+        seed: u64,
+    },
+}
+
+fn main() -> anyhow::Result<()> {
+    match Cli::parse().task {
+        Task::Bench(args) => bench::run(args),
+        Task::Gen { out, events, seed } => {
+            let config = trailwatch_synth::SynthConfig { seed, ..trailwatch_synth::SynthConfig::benchmark(events) };
+            let s = trailwatch_synth::generate(&config, &out)?;
+            println!("{} events in {} files, {} bytes gzipped ({} bytes of JSON)", s.events, s.files, s.gz_bytes, s.json_bytes);
+            Ok(())
+        }
+    }
+}

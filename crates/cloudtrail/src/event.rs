@@ -128,22 +128,30 @@ fn collect_strings<'a>(value: &'a Value, out: &mut Vec<&'a str>) {
 /// `resources[].ARN` is `resources.ARN`. Nulls and empty containers lead nowhere.
 /// Each path is reported once.
 pub fn for_each_present_path(value: &Value, mut f: impl FnMut(&str)) {
-    let mut seen = std::collections::HashSet::new();
     let mut path = String::new();
-    walk_paths(value, &mut path, &mut |p: &str| {
-        if seen.insert(p.to_owned()) {
-            f(p)
-        }
-    });
+    walk_paths(value, &mut path, &mut f);
 }
 
-/// Returns whether anything under `value` is a leaf (so its path is present). Arrays keep
-/// their parent's path; `for_each_present_path` drops the repeats.
+/// Returns whether anything under `value` is a leaf (so its path is present). Object keys are
+/// unique, so paths repeat only below arrays: those are gathered and reported once each.
 fn walk_paths(value: &Value, path: &mut String, f: &mut dyn FnMut(&str)) -> bool {
     let any = match value {
         Value::Null => false,
         Value::Bool(_) | Value::Number(_) | Value::String(_) => true,
-        Value::Array(items) => items.iter().fold(false, |any, item| walk_paths(item, path, f) | any),
+        Value::Array(items) => {
+            let mut below = std::collections::BTreeSet::new();
+            let mut any = false;
+            for item in items {
+                any |= walk_paths(item, path, &mut |p: &str| {
+                    if !below.contains(p) {
+                        below.insert(p.to_owned());
+                    }
+                });
+            }
+            // The array's own path is reported by the caller below, once.
+            below.iter().filter(|p| p.as_str() != path.as_str()).for_each(|p| f(p));
+            any
+        }
         Value::Object(map) => {
             let mut any = false;
             for (key, child) in map {
@@ -190,5 +198,32 @@ pub fn for_each_value_at<'a>(value: &'a Value, path: &str, f: &mut dyn FnMut(&'a
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn present_paths_are_unique_and_skip_nulls() {
+        let v = serde_json::json!({
+            "a": {"b": 1, "c": null, "d": {}},
+            "r": [{"ARN": "x"}, {"ARN": "y", "t": [1, [2]]}, null],
+            "e": [],
+            "k.dot": "v"
+        });
+        let mut paths = Vec::new();
+        for_each_present_path(&v, |p| paths.push(p.to_owned()));
+        paths.sort();
+        assert_eq!(paths, vec!["a", "a.b", "k.dot", "r", "r.ARN", "r.t"]);
+    }
+
+    #[test]
+    fn values_at_flatten_arrays() {
+        let v = serde_json::json!({"r": [{"ARN": "x"}, {"ARN": ["y", "z"]}, {"other": 1}]});
+        let mut got = Vec::new();
+        for_each_value_at(&v, "r.ARN", &mut |x| got.push(x.clone()));
+        assert_eq!(got, vec![serde_json::json!("x"), serde_json::json!("y"), serde_json::json!("z")]);
     }
 }
