@@ -108,7 +108,8 @@ fn a_bad_query_points_at_its_column() {
     let first = lines[0];
     assert!(first.starts_with("error: bad query: column "), "{first}");
     assert!(first.ends_with(": unexpected ) without a matching ("), "{first}");
-    let column: usize = first["error: bad query: column ".len()..].split(':').next().unwrap().parse().unwrap();
+    let column: usize =
+        first["error: bad query: column ".len()..].split(':').next().unwrap().parse().unwrap();
     assert_eq!(query.chars().nth(column - 1), Some(')'), "column {column} is not the stray parenthesis");
     assert_eq!(lines[1], format!("  {query}"));
     assert_eq!(lines[2], format!("  {}^", " ".repeat(column - 1)));
@@ -190,7 +191,11 @@ fn get_prints_the_record_or_exits_1() {
     assert_eq!(&v["record"], r);
 
     let run = tw(&data, &["get", "00000000-0000-0000-0000-000000000000"]).expect(1);
-    assert!(run.stderr.contains("no event with id \"00000000-0000-0000-0000-000000000000\""), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("no event with id \"00000000-0000-0000-0000-000000000000\""),
+        "{}",
+        run.stderr
+    );
     assert!(run.stdout.is_empty());
 }
 
@@ -201,7 +206,8 @@ fn a_missing_data_dir_is_explained() {
     for args in [&["search", "service:iam"][..], &["facets", "service"], &["get", "x"], &["stats"]] {
         let run = tw(&data, args).expect(2);
         assert!(
-            run.stderr.contains(&format!("no events in {}: run `trailwatch ingest PATH` first", data.display())),
+            run.stderr
+                .contains(&format!("no events in {}: run `trailwatch ingest PATH` first", data.display())),
             "{args:?}: {}",
             run.stderr
         );
@@ -216,7 +222,8 @@ fn prune_deletes_older_events() {
     let logs = tmp.path().join("logs");
     write_log(&log_path(&logs, "old"), &records);
     // Five events from an hour ago.
-    let recent_time = (chrono::Utc::now() - chrono::Duration::hours(1)).format("%Y-%m-%dT%H:%M:%SZ").to_string();
+    let recent_time =
+        (chrono::Utc::now() - chrono::Duration::hours(1)).format("%Y-%m-%dT%H:%M:%SZ").to_string();
     let recent: Vec<Value> = (0..5)
         .map(|i| {
             let mut r = records[i].clone();
@@ -233,7 +240,8 @@ fn prune_deletes_older_events() {
     assert!(run.stderr.contains("deleted 310 events older than 30d"), "{}", run.stderr);
     let v = json_out(&tw(&data, &["search", "", "--format", "json", "--limit", "100"]).expect(0));
     assert_eq!(v["total"], json!(5));
-    let mut ids: Vec<&str> = v["events"].as_array().unwrap().iter().map(|e| e["id"].as_str().unwrap()).collect();
+    let mut ids: Vec<&str> =
+        v["events"].as_array().unwrap().iter().map(|e| e["id"].as_str().unwrap()).collect();
     ids.sort();
     assert_eq!(ids, ["recent-0", "recent-1", "recent-2", "recent-3", "recent-4"]);
 
