@@ -63,7 +63,8 @@ fn bad_files_and_records_are_reported_and_good_events_kept() {
     );
 
     // One record is not valid JSON; the scanner finds its end, the parser rejects it.
-    let bad_json = br#"{"eventVersion":"1.08","eventTime":"2024-08-01T13:00:00Z","eventID":"bad-json","readOnly":nope}"#;
+    let bad_json =
+        br#"{"eventVersion":"1.08","eventTime":"2024-08-01T13:00:00Z","eventID":"bad-json","readOnly":nope}"#;
     case(
         "badjson",
         &gzip(&document_of(&[good(base, "badjson-0"), bad_json.to_vec(), good(base, "badjson-2")])),
@@ -112,7 +113,9 @@ fn bad_files_and_records_are_reported_and_good_events_kept() {
     partial_good.extend(["badtime-0".into(), "badtime-1".into(), "badtime-3".into()]);
     rejected_ids.push("bad-time".into());
 
-    let mut bad_utf8 = br#"{"eventVersion":"1.08","eventTime":"2024-08-01T13:00:00Z","eventID":"bad-utf8","eventName":"Get"#.to_vec();
+    let mut bad_utf8 =
+        br#"{"eventVersion":"1.08","eventTime":"2024-08-01T13:00:00Z","eventID":"bad-utf8","eventName":"Get"#
+            .to_vec();
     bad_utf8.extend_from_slice(b"\xff\xfe\xc3\x28");
     bad_utf8.extend_from_slice(br#""}"#);
     case(
@@ -144,7 +147,11 @@ fn bad_files_and_records_are_reported_and_good_events_kept() {
     huge["errorMessage"] = json!("x".repeat(200 << 10));
     case(
         "huge",
-        &gzip(&document_of(&[good(base, "huge-0"), serde_json::to_vec(&huge).unwrap(), good(base, "huge-2")])),
+        &gzip(&document_of(&[
+            good(base, "huge-0"),
+            serde_json::to_vec(&huge).unwrap(),
+            good(base, "huge-2"),
+        ])),
         "record 1 is larger than the limit of 65536 bytes",
         Some(1),
     );
@@ -212,7 +219,8 @@ fn bad_files_and_records_are_reported_and_good_events_kept() {
         assert_eq!(&stored.record, r, "record {} changed on its way into the store", id_of(r));
     }
     for id in &partial_good {
-        let stored = store.get(id).unwrap().unwrap_or_else(|| panic!("{id} (a good record of a bad file) is missing"));
+        let stored =
+            store.get(id).unwrap().unwrap_or_else(|| panic!("{id} (a good record of a bad file) is missing"));
         assert_eq!(stored.event.id, *id);
     }
     for id in &rejected_ids {

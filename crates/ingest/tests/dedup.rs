@@ -130,8 +130,7 @@ fn retention_deletes_exactly_the_older_events() {
     let cutoff = 1_725_148_800_000;
     let older = TimeRange { from: None, to: Some(cutoff) };
     let newer = TimeRange { from: Some(cutoff), to: None };
-    let (n_old, n_new) =
-        (store.count(&Query::All, older).unwrap(), store.count(&Query::All, newer).unwrap());
+    let (n_old, n_new) = (store.count(&Query::All, older).unwrap(), store.count(&Query::All, newer).unwrap());
     let expected_old = records.iter().filter(|r| r["eventTime"].as_str().unwrap() < "2024-09-01").count();
     assert_eq!(n_old, expected_old as u64);
     assert!(n_old > 0 && n_new > 0, "the cutoff must split the events ({n_old} older, {n_new} newer)");
