@@ -96,6 +96,9 @@ pub struct IngestArgs {
     /// Print each rejected file or record (default: the first 20).
     #[arg(long)]
     pub all_errors: bool,
+    /// Commit after this many new events (tests use small values to make many commits).
+    #[arg(long, hide = true)]
+    pub commit_every_events: Option<u64>,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]

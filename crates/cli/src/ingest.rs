@@ -74,6 +74,9 @@ pub fn run(data_dir: &Path, args: IngestArgs, quiet: bool) -> Result<u8, Fail> {
     if let Some(t) = args.threads {
         options.decoders = t.max(1);
     }
+    if let Some(n) = args.commit_every_events {
+        options.commit_every_events = n.max(1);
+    }
     let bar = (!quiet && std::io::IsTerminal::is_terminal(&std::io::stderr())).then(|| {
         let bar = ProgressBar::new(0);
         bar.set_style(

@@ -23,9 +23,12 @@ pub enum SkipReason {
     NotALogFile,
 }
 
+/// Files found but not read, and why.
+pub type Skipped = Vec<(PathBuf, SkipReason)>;
+
 /// Files named explicitly are always read (unless they are digests); files found in folders are
 /// read when named like log files. Folders are walked recursively, in path order.
-pub fn discover(paths: &[PathBuf]) -> crate::Result<(Vec<Discovered>, Vec<(PathBuf, SkipReason)>)> {
+pub fn discover(paths: &[PathBuf]) -> crate::Result<(Vec<Discovered>, Skipped)> {
     let mut found = Vec::new();
     let mut skipped = Vec::new();
     for root in paths {
@@ -59,7 +62,7 @@ fn push(
     meta: &std::fs::Metadata,
     explicit: bool,
     found: &mut Vec<Discovered>,
-    skipped: &mut Vec<(PathBuf, SkipReason)>,
+    skipped: &mut Skipped,
 ) {
     let text = path.to_string_lossy();
     let key = LogKey::parse(&text);

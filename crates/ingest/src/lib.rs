@@ -8,7 +8,7 @@
 mod files;
 mod pipeline;
 
-pub use files::{discover, Discovered, SkipReason};
+pub use files::{discover, Discovered, SkipReason, Skipped};
 pub use pipeline::{ingest, IngestOptions, Observer, Problem, Progress, Summary};
 
 /// What can stop an ingestion run as a whole (bad files and records do not: they are
