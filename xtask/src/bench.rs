@@ -39,7 +39,11 @@ pub fn run(args: BenchArgs) -> Result<()> {
         println!("\n=== {} events ===", n);
         let data = args.dir.join(format!("synth-{n}"));
         let (files, gz_bytes) = ensure_dataset(&data, n)?;
-        println!("dataset: {files} files, {:.1} MiB gzipped ({})", gz_bytes as f64 / 1048576.0, data.display());
+        println!(
+            "dataset: {files} files, {:.1} MiB gzipped ({})",
+            gz_bytes as f64 / 1048576.0,
+            data.display()
+        );
 
         let raw = raw_parse(&data, threads)?;
         println!(

@@ -66,11 +66,21 @@ pub fn report(store: &EmbeddedStore, runs: usize) -> Result<()> {
                     r.total
                 }
                 Kind::Facet(f) => {
-                    let r = store.facets(&FacetRequest { query: query.clone(), range: TimeRange::default(), field: *f, size: 10 })?;
+                    let r = store.facets(&FacetRequest {
+                        query: query.clone(),
+                        range: TimeRange::default(),
+                        field: *f,
+                        size: 10,
+                    })?;
                     r.values.iter().map(|v| v.count).sum::<u64>() + r.other
                 }
                 Kind::Histogram(by) => {
-                    let h = store.histogram(&HistogramRequest { query: query.clone(), range, interval_ms: 3_600_000, by: by.map(|f| (f, 5)) })?;
+                    let h = store.histogram(&HistogramRequest {
+                        query: query.clone(),
+                        range,
+                        interval_ms: 3_600_000,
+                        by: by.map(|f| (f, 5)),
+                    })?;
                     h.series.iter().flat_map(|s| s.counts.iter()).sum()
                 }
             };
@@ -83,7 +93,9 @@ pub fn report(store: &EmbeddedStore, runs: usize) -> Result<()> {
         let p95 = times[((times.len() as f64 * 0.95).ceil() as usize).min(times.len()) - 1];
         let shown = match kind {
             Kind::Facet(f) => format!("{} by {}", if q.is_empty() { "*" } else { q }, f.name()),
-            Kind::Histogram(Some(f)) => format!("{} per 1h by {}", if q.is_empty() { "*" } else { q }, f.name()),
+            Kind::Histogram(Some(f)) => {
+                format!("{} per 1h by {}", if q.is_empty() { "*" } else { q }, f.name())
+            }
             Kind::Histogram(None) => format!("{} per 1h", if q.is_empty() { "*" } else { q }),
             Kind::Search => format!("{} (top 50 by time, with records)", if q.is_empty() { "*" } else { q }),
             Kind::Count => q.to_string(),
@@ -91,7 +103,9 @@ pub fn report(store: &EmbeddedStore, runs: usize) -> Result<()> {
         println!("  {label:<10} {shown:<58} {p50:>8.1} {p95:>8.1} {matches:>10}");
         summary.push((label.clone(), p50));
     }
-    let worst = |pred: &dyn Fn(&str) -> bool| summary.iter().filter(|(l, _)| pred(l)).map(|(_, t)| *t).fold(0.0, f64::max);
+    let worst = |pred: &dyn Fn(&str) -> bool| {
+        summary.iter().filter(|(l, _)| pred(l)).map(|(_, t)| *t).fold(0.0, f64::max)
+    };
     println!(
         "  worst p50: term/facet/histogram {:.1} ms (target <= 50); free text {:.1} ms (target <= 200)",
         worst(&|l| !l.starts_with("free text") && l != "search"),

@@ -33,9 +33,13 @@ fn main() -> anyhow::Result<()> {
     match Cli::parse().task {
         Task::Bench(args) => bench::run(args),
         Task::Gen { out, events, seed } => {
-            let config = trailwatch_synth::SynthConfig { seed, ..trailwatch_synth::SynthConfig::benchmark(events) };
+            let config =
+                trailwatch_synth::SynthConfig { seed, ..trailwatch_synth::SynthConfig::benchmark(events) };
             let s = trailwatch_synth::generate(&config, &out)?;
-            println!("{} events in {} files, {} bytes gzipped ({} bytes of JSON)", s.events, s.files, s.gz_bytes, s.json_bytes);
+            println!(
+                "{} events in {} files, {} bytes gzipped ({} bytes of JSON)",
+                s.events, s.files, s.gz_bytes, s.json_bytes
+            );
             Ok(())
         }
     }

@@ -6,6 +6,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 const AFTER_HELP: &str = "\
 Examples:
+  trailwatch demo                                 generate, ingest and search a sample dataset
   trailwatch ingest ./AWSLogs                     read every CloudTrail file under a folder
   trailwatch search 'service:iam action:Create* -outcome:failure' --from -7d
   trailwatch search '@userIdentity.type:Root' --format json
@@ -62,6 +63,13 @@ pub enum Command {
     Fields,
     /// How many events the store holds, over what time, and how much disk it uses.
     Stats,
+    /// Generate a realistic dataset (synthetic activity plus real attack records), ingest it,
+    /// and run example searches.
+    Demo {
+        /// Synthetic events to generate.
+        #[arg(long, default_value_t = 200_000)]
+        events: u64,
+    },
     /// Delete events older than an age.
     Prune {
         /// Age such as 90d, 12w or 720h.

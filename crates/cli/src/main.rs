@@ -2,6 +2,8 @@
 //! exit code. The only place in the project that prints.
 
 mod args;
+mod demo;
+mod demo_records;
 mod ingest;
 mod output;
 mod query;
@@ -77,6 +79,7 @@ fn run(cli: Cli) -> Result<u8, Fail> {
             Ok(0)
         }
         Command::Stats => query::stats(&cli.data_dir),
+        Command::Demo { events } => demo::run(&cli.data_dir, events, cli.quiet),
         Command::Prune { older_than } => ingest::prune(&cli.data_dir, &older_than, cli.quiet),
     }
 }

@@ -254,9 +254,10 @@ fn prune_deletes_older_events() {
 #[test]
 fn help_shows_examples_and_exit_codes() {
     let run = tw(Path::new("unused"), &["--help"]).expect(0);
-    assert!(run.stdout.contains("Examples:\n  trailwatch ingest"), "{}", run.stdout);
+    assert!(run.stdout.contains("Examples:\n  trailwatch demo"), "{}", run.stdout);
+    assert!(run.stdout.contains("\n  trailwatch ingest ./AWSLogs"), "{}", run.stdout);
     assert!(run.stdout.contains("Exit codes: 0 success; 1"), "{}", run.stdout);
-    for command in ["ingest", "search", "facets", "histogram", "get", "prune"] {
+    for command in ["ingest", "search", "facets", "histogram", "get", "prune", "demo"] {
         assert!(run.stdout.contains(&format!("  {command}")), "{command} is not listed");
     }
     let run = tw(Path::new("unused"), &["ingest", "--help"]).expect(0);

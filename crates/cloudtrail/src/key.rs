@@ -82,7 +82,10 @@ fn delivery_stamp(file: &str) -> Option<i64> {
 mod tests {
     use super::*;
 
-    fn check(key: &str, expect: Option<(&str, Option<&str>, &str, KeyKind, &str, &str, Option<&str>)>) {
+    /// prefix, org id, account, kind, region, day, delivery time
+    type Expected<'a> = (&'a str, Option<&'a str>, &'a str, KeyKind, &'a str, &'a str, Option<&'a str>);
+
+    fn check(key: &str, expect: Option<Expected<'_>>) {
         let got = LogKey::parse(key);
         let got = got.as_ref().map(|k| {
             (

@@ -39,7 +39,7 @@ impl Default for IngestOptions {
         IngestOptions {
             limits: Limits::default(),
             decoders: std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, 8),
-            chunk_events: 4096,
+            chunk_events: 1024,
             commit_every_events: 1_000_000,
             commit_every: Duration::from_secs(30),
             force: false,

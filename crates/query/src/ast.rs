@@ -150,6 +150,38 @@ enum PatChar {
     One,
 }
 
+/// The addresses a CIDR block spans, as IPv6 (IPv4 as IPv4-mapped), inclusive. The index keeps
+/// addresses this way, so in-memory matching compares the same way.
+pub fn cidr_bounds_v6(net: &ipnet::IpNet) -> (std::net::Ipv6Addr, std::net::Ipv6Addr) {
+    match net {
+        ipnet::IpNet::V4(n) => (n.network().to_ipv6_mapped(), n.broadcast().to_ipv6_mapped()),
+        ipnet::IpNet::V6(n) => (n.network(), n.broadcast()),
+    }
+}
+
+/// Whether an address falls inside a CIDR block, compared as IPv6 like the index does.
+pub fn cidr_contains(net: &ipnet::IpNet, ip: std::net::IpAddr) -> bool {
+    let v6 = match ip {
+        std::net::IpAddr::V4(v4) => v4.to_ipv6_mapped(),
+        std::net::IpAddr::V6(v6) => v6,
+    };
+    let (lo, hi) = cidr_bounds_v6(net);
+    lo <= v6 && v6 <= hi
+}
+
+/// Longest wildcard pattern accepted: literal characters, and `*`/`?` wildcards. The index runs
+/// wildcards as automata of bounded size, so the parser refuses larger patterns up front.
+pub const MAX_WILDCARD_CHARS: usize = 100;
+pub const MAX_WILDCARDS: usize = 10;
+
+/// Whether a glob is over the limits above.
+pub fn glob_too_long(glob: &[GlobToken]) -> bool {
+    let chars: usize =
+        glob.iter().map(|t| if let GlobToken::Literal(s) = t { s.chars().count() } else { 0 }).sum();
+    let wild = glob.iter().filter(|t| !matches!(t, GlobToken::Literal(_))).count();
+    chars > MAX_WILDCARD_CHARS || wild > MAX_WILDCARDS
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -182,36 +214,4 @@ mod tests {
         assert_eq!(as_bool("TRUE"), Some(true));
         assert_eq!(as_bool("no"), None);
     }
-}
-
-/// The addresses a CIDR block spans, as IPv6 (IPv4 as IPv4-mapped), inclusive. The index keeps
-/// addresses this way, so in-memory matching compares the same way.
-pub fn cidr_bounds_v6(net: &ipnet::IpNet) -> (std::net::Ipv6Addr, std::net::Ipv6Addr) {
-    match net {
-        ipnet::IpNet::V4(n) => (n.network().to_ipv6_mapped(), n.broadcast().to_ipv6_mapped()),
-        ipnet::IpNet::V6(n) => (n.network(), n.broadcast()),
-    }
-}
-
-/// Whether an address falls inside a CIDR block, compared as IPv6 like the index does.
-pub fn cidr_contains(net: &ipnet::IpNet, ip: std::net::IpAddr) -> bool {
-    let v6 = match ip {
-        std::net::IpAddr::V4(v4) => v4.to_ipv6_mapped(),
-        std::net::IpAddr::V6(v6) => v6,
-    };
-    let (lo, hi) = cidr_bounds_v6(net);
-    lo <= v6 && v6 <= hi
-}
-
-/// Longest wildcard pattern accepted: literal characters, and `*`/`?` wildcards. The index runs
-/// wildcards as automata of bounded size, so the parser refuses larger patterns up front.
-pub const MAX_WILDCARD_CHARS: usize = 100;
-pub const MAX_WILDCARDS: usize = 10;
-
-/// Whether a glob is over the limits above.
-pub fn glob_too_long(glob: &[GlobToken]) -> bool {
-    let chars: usize =
-        glob.iter().map(|t| if let GlobToken::Literal(s) = t { s.chars().count() } else { 0 }).sum();
-    let wild = glob.iter().filter(|t| !matches!(t, GlobToken::Literal(_))).count();
-    chars > MAX_WILDCARD_CHARS || wild > MAX_WILDCARDS
 }

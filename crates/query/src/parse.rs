@@ -389,6 +389,12 @@ impl Parser {
         if words.is_empty() {
             return self.fail(at, format!("no searchable word in {shown}"));
         }
+        if words[words.len() - 1].0 - words[0].0 >= crate::text::MAX_PHRASE_SPAN {
+            return self.fail(
+                at,
+                format!("phrase too long: at most {} words in {shown}", crate::text::MAX_PHRASE_SPAN),
+            );
+        }
         Ok(Query::Text(TextQuery::Phrase(words)))
     }
 

@@ -4,6 +4,10 @@
 /// Words longer than this many bytes are not indexed (they still take a position).
 pub const MAX_WORD_BYTES: usize = 40;
 
+/// A phrase spans at most this many word positions (first to last, skipped long words
+/// included). The index relies on it to keep phrases from spanning two strings.
+pub const MAX_PHRASE_SPAN: u32 = 32;
+
 /// Keyword values longer than this many bytes are not indexed as keywords: they cannot be
 /// matched by `field:value`, only found by free text.
 pub const MAX_KEYWORD_BYTES: usize = 2048;

@@ -2,7 +2,7 @@
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use tantivy::collector::{Count, TopDocs};
 use tantivy::directory::MmapDirectory;
@@ -16,6 +16,7 @@ use trailwatch_cloudtrail::{normalize, RecordContext};
 use trailwatch_query::{text, KnownField, Query};
 
 use crate::collect::{FacetCollector, HistogramCollector};
+use crate::document::EventDoc;
 use crate::idfilter::IdFilter;
 use crate::schema::{self, column_name, id_hash, Fields};
 use crate::{
@@ -38,14 +39,14 @@ pub struct StoreOptions {
 impl Default for StoreOptions {
     fn default() -> Self {
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, 4);
-        StoreOptions { writer_memory_bytes: 192 << 20, writer_threads: threads }
+        StoreOptions { writer_memory_bytes: 128 << 20, writer_threads: threads }
     }
 }
 
 pub struct EmbeddedStore {
     dir: PathBuf,
     index: Index,
-    fields: Fields,
+    fields: Arc<Fields>,
     reader: IndexReader,
     options: StoreOptions,
     /// Taken on the first write, so that searching processes never hold the index lock.
@@ -53,7 +54,7 @@ pub struct EmbeddedStore {
 }
 
 struct Writer {
-    inner: IndexWriter,
+    inner: IndexWriter<EventDoc>,
     filter: IdFilter,
     /// Id hashes added since the last commit (not yet visible to the searcher).
     pending: HashSet<u64>,
@@ -89,7 +90,14 @@ impl EmbeddedStore {
         };
         crate::tokenizers::register(&index);
         let reader = index.reader_builder().reload_policy(ReloadPolicy::Manual).try_into()?;
-        Ok(EmbeddedStore { dir: dir.to_owned(), index, fields, reader, options, writer: Mutex::new(None) })
+        Ok(EmbeddedStore {
+            dir: dir.to_owned(),
+            index,
+            fields: Arc::new(fields),
+            reader,
+            options,
+            writer: Mutex::new(None),
+        })
     }
 
     /// Sees commits made by another process since this store was opened or last refreshed.
@@ -102,7 +110,10 @@ impl EmbeddedStore {
         if guard.is_none() {
             let inner = self
                 .index
-                .writer_with_num_threads(self.options.writer_threads, self.options.writer_memory_bytes)
+                .writer_with_num_threads::<EventDoc>(
+                    self.options.writer_threads,
+                    self.options.writer_memory_bytes,
+                )
                 .map_err(|e| match e {
                     tantivy::TantivyError::LockFailure(..) => Error::Directory(format!(
                         "another trailwatch process is writing to {}",
@@ -215,7 +226,7 @@ impl EventStore for EmbeddedStore {
                 stats.duplicates += 1;
                 continue;
             }
-            w.inner.add_document(self.fields.document(&event, &record))?;
+            w.inner.add_document(EventDoc::new(self.fields.clone(), event, record))?;
             w.pending.insert(h);
             w.filter.insert(h);
             stats.added += 1;

@@ -6,6 +6,7 @@
 //! so a distributed engine can take over by implementing the trait.
 
 mod collect;
+mod document;
 mod embedded;
 mod idfilter;
 mod schema;

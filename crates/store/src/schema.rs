@@ -2,15 +2,12 @@
 
 use std::net::{IpAddr, Ipv6Addr};
 
-use tantivy::schema::OwnedValue;
 use tantivy::schema::{
     BytesOptions, Field, IndexRecordOption, IpAddrOptions, JsonObjectOptions, NumericOptions, Schema,
     TextFieldIndexing, TextOptions,
 };
-use tantivy::TantivyDocument;
-use trailwatch_cloudtrail::event::for_each_present_path;
-use trailwatch_cloudtrail::Event;
-use trailwatch_query::{FieldValues, KnownField};
+
+use trailwatch_query::KnownField;
 
 use crate::tokenizers;
 
@@ -106,55 +103,9 @@ impl Fields {
         self.keyword.iter().find(|(f, _)| *f == field).map(|(_, x)| *x)
     }
 
-    /// Builds the index document of an event. `record` is the record's original bytes.
-    pub fn document(&self, event: &Event, record: &[u8]) -> TantivyDocument {
-        let mut doc = TantivyDocument::new();
-        for &(known, field) in &self.keyword {
-            if let FieldValues::Keywords(values) = known.values(event) {
-                if !values.is_empty() {
-                    doc.add_text(self.exists, known.name());
-                }
-                for v in values {
-                    doc.add_text(field, v);
-                }
-            }
-        }
-        doc.add_i64(self.time, event.time);
-        doc.add_i64(self.received, event.received);
-        if let Some(ip) = event.source_ip.as_deref().and_then(|s| s.parse::<IpAddr>().ok()) {
-            doc.add_ip_addr(self.ip, ip_to_v6(ip));
-        }
-        for_each_present_path(&event.raw, |path| doc.add_text(self.exists, format!("@{path}")));
-        doc.add_text(self.text, &event.title);
-        for s in event.raw_strings() {
-            doc.add_text(self.text, s);
-        }
-        doc.add_field_value(self.raw, &json_value(&event.raw));
-        doc.add_bytes(self.record, record);
-        doc.add_u64(self.id_hash, id_hash(&event.id));
-        doc
-    }
-}
-
-/// The record as a tantivy value. Strings stay strings: tantivy's own conversion would index
-/// RFC 3339 strings as dates, which string queries on those paths could not find.
-fn json_value(v: &serde_json::Value) -> OwnedValue {
-    use serde_json::Value as J;
-    match v {
-        J::Null => OwnedValue::Null,
-        J::Bool(b) => OwnedValue::Bool(*b),
-        J::Number(n) => {
-            if let Some(u) = n.as_u64() {
-                OwnedValue::U64(u)
-            } else if let Some(i) = n.as_i64() {
-                OwnedValue::I64(i)
-            } else {
-                OwnedValue::F64(n.as_f64().unwrap_or(f64::NAN))
-            }
-        }
-        J::String(s) => OwnedValue::Str(s.clone()),
-        J::Array(items) => OwnedValue::Array(items.iter().map(json_value).collect()),
-        J::Object(map) => OwnedValue::Object(map.iter().map(|(k, v)| (k.clone(), json_value(v))).collect()),
+    /// The keyword fields, with the known field each holds.
+    pub fn keywords(&self) -> &[(KnownField, Field)] {
+        &self.keyword
     }
 }
 

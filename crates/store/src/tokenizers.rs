@@ -9,8 +9,10 @@ pub const WORDS: &str = "tw_words";
 /// Name of the keyword tokenizer (the whole value, lowercase).
 pub const KEYWORD: &str = "tw_keyword";
 
-/// Positions between the end of one string and the start of the next in the text field.
-const VALUE_GAP: usize = 1000;
+/// Positions between the end of one string and the start of the next in the text field: more
+/// than any phrase can span (the parser caps phrases at `MAX_PHRASE_SPAN`), and small, since
+/// larger positions cost index space.
+const VALUE_GAP: usize = text::MAX_PHRASE_SPAN as usize + 8;
 
 /// Splits text into words with [`text::for_each_word`].
 #[derive(Clone, Default)]
@@ -41,8 +43,8 @@ impl Tokenizer for WordsTokenizer {
             push(tokens, &mut len, position as usize, word);
         });
         // Tantivy starts a field's next value one position after the end of this one. A long
-        // last token pushes that end far out, so a phrase can never span two strings, even one
-        // with gaps for words too long to index (the evaluator matches within one string).
+        // last token pushes that end out, so a phrase can never span two strings, even one with
+        // gaps for words too long to index (the evaluator matches within one string).
         if len > 0 {
             tokens[len - 1].position_length = VALUE_GAP;
         }
