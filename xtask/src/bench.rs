@@ -195,28 +195,37 @@ struct Ingest {
 
 fn ingest(binary: &Path, data: &Path, store: &Path) -> Result<Ingest> {
     let t = Instant::now();
-    let status = Command::new(binary)
+    let child = Command::new(binary)
         .arg("--data-dir")
         .arg(store)
         .args(["--quiet", "ingest"])
         .arg(data)
-        .status()
+        .spawn()
         .context("running trailwatch ingest")?;
+    let (status, max_rss_kib) = wait_with_rusage(child)?;
     let seconds = t.elapsed().as_secs_f64();
-    if !status.success() {
-        bail!("trailwatch ingest exited with {status}");
+    if status != 0 {
+        bail!("trailwatch ingest exited with status {status}");
     }
-    Ok(Ingest { seconds, max_rss_kib: children_max_rss_kib() })
+    Ok(Ingest { seconds, max_rss_kib })
 }
 
-/// Peak resident memory of the largest child waited for so far, in KiB.
-fn children_max_rss_kib() -> i64 {
-    // SAFETY: getrusage only writes into the struct it is given.
-    unsafe {
+/// Waits for one child and returns its exit status and its own peak resident memory (KiB).
+fn wait_with_rusage(child: std::process::Child) -> Result<(i32, i64)> {
+    let pid = child.id() as libc::pid_t;
+    let mut status = 0;
+    // SAFETY: wait4 writes only into the status and rusage it is given; the pid is our child,
+    // which `child` no longer waits for (it is dropped without wait).
+    let usage = unsafe {
         let mut usage: libc::rusage = std::mem::zeroed();
-        libc::getrusage(libc::RUSAGE_CHILDREN, &mut usage);
-        usage.ru_maxrss
-    }
+        if libc::wait4(pid, &mut status, 0, &mut usage) < 0 {
+            bail!("wait4 failed: {}", std::io::Error::last_os_error());
+        }
+        usage
+    };
+    drop(child);
+    let code = if libc::WIFEXITED(status) { libc::WEXITSTATUS(status) } else { -1 };
+    Ok((code, usage.ru_maxrss))
 }
 
 /// Runs bench/duckdb_load.py in a venv under the bench directory (installing DuckDB once).

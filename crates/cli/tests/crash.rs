@@ -14,9 +14,9 @@ use trailwatch_store::{EmbeddedStore, EventStore, Order, SearchRequest, State, S
 use trailwatch_synth::{generate, SynthConfig};
 
 /// Events in the dataset: enough for ingestion to take a few seconds in a debug build.
-const EVENTS: u64 = 12_000;
+const EVENTS: u64 = 30_000;
 /// Small commits, so that a kill finds some files committed and others not.
-const COMMIT_EVERY: &str = "1000";
+const COMMIT_EVERY: &str = "2500";
 
 /// Every stored event id, and how many events are stored.
 fn stored_ids(data: &Path) -> (BTreeSet<String>, u64) {

@@ -39,7 +39,7 @@ impl Default for IngestOptions {
         IngestOptions {
             limits: Limits::default(),
             decoders: std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, 8),
-            chunk_events: 1024,
+            chunk_events: 256,
             commit_every_events: 1_000_000,
             commit_every: Duration::from_secs(30),
             force: false,
@@ -148,7 +148,8 @@ pub fn ingest(
         file_tx.send(i).expect("receiver is alive");
     }
     drop(file_tx);
-    let (chunk_tx, chunk_rx) = bounded::<Chunk>(options.decoders * 2);
+    // Bounded: decoders wait rather than pile parsed events up in memory.
+    let (chunk_tx, chunk_rx) = bounded::<Chunk>(options.decoders);
     let todo = &todo;
 
     std::thread::scope(|scope| -> Result<()> {

@@ -39,7 +39,7 @@ pub struct StoreOptions {
 impl Default for StoreOptions {
     fn default() -> Self {
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, 4);
-        StoreOptions { writer_memory_bytes: 128 << 20, writer_threads: threads }
+        StoreOptions { writer_memory_bytes: 96 << 20, writer_threads: threads }
     }
 }
 

@@ -40,7 +40,7 @@ pub enum Error {
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// An event on its way into the store, with its record's original bytes.
+/// An event on its way into the store, with its record's original bytes (kept as stored).
 #[derive(Debug, Clone)]
 pub struct NewEvent {
     pub event: Event,
