@@ -24,6 +24,9 @@ use crate::{
     NewEvent, Order, Result, SearchRequest, SearchResult, Series, StoreStats, StoredEvent, TimeRange,
 };
 
+/// Segments with more events than this are not merged further.
+pub const MAX_MERGED_DOCS: usize = 2_000_000;
+
 /// Most buckets a histogram may have.
 pub const MAX_BUCKETS: usize = 10_000;
 
@@ -88,7 +91,10 @@ impl EmbeddedStore {
             };
             Index::builder().schema(schema).settings(settings).open_or_create(mmap)?
         };
+        let mut index = index;
         crate::tokenizers::register(&index);
+        // Segments are searched in parallel: full-scan facets and histograms use every core.
+        index.set_default_multithread_executor()?;
         let reader = index.reader_builder().reload_policy(ReloadPolicy::Manual).try_into()?;
         Ok(EmbeddedStore {
             dir: dir.to_owned(),
@@ -121,6 +127,11 @@ impl EmbeddedStore {
                     )),
                     e => Error::Index(e),
                 })?;
+            // Segments stop growing by merges at MAX_MERGED_DOCS: merging huge segments costs
+            // memory that grows with the store, and rewrites the same events again and again.
+            let mut policy = tantivy::indexer::LogMergePolicy::default();
+            policy.set_max_docs_before_merge(MAX_MERGED_DOCS);
+            inner.set_merge_policy(Box::new(policy));
             // The writer may see commits the reader has not loaded yet.
             self.reader.reload()?;
             let filter = self.build_filter(0)?;
