@@ -179,24 +179,9 @@ impl<'a> RecordReader<'a> {
                 }
                 State::RecordsArray { first } | State::TopArray { first } => {
                     let in_records = matches!(self.state, State::RecordsArray { .. });
-                    self.input.skip_ws()?;
-                    match self.input.peek()? {
-                        None => return Err(self.input.truncated()),
-                        Some(b']') => {
-                            self.input.bump();
-                            self.state = if in_records { State::AfterRecords } else { State::Top };
-                            continue;
-                        }
-                        Some(b',') if !first => {
-                            self.input.bump();
-                            self.input.skip_ws()?;
-                        }
-                        Some(b) if !first => {
-                            return Err(self
-                                .input
-                                .syntax(format!("expected , or ] between records, found {}", describe(b))))
-                        }
-                        Some(_) => {}
+                    if self.input.separator(first, b']', "between records")? == Sep::Closed {
+                        self.state = if in_records { State::AfterRecords } else { State::Top };
+                        continue;
                     }
                     self.state = if in_records {
                         State::RecordsArray { first: false }
@@ -288,23 +273,8 @@ impl<'a> RecordReader<'a> {
         self.input.saw_record_key = false;
         let mut first = !matches!(self.state, State::AfterRecords);
         loop {
-            self.input.skip_ws()?;
-            match self.input.peek()? {
-                None => return Err(self.input.truncated()),
-                Some(b'}') => {
-                    self.input.bump();
-                    return Ok(None);
-                }
-                Some(b',') if !first => {
-                    self.input.bump();
-                    self.input.skip_ws()?;
-                }
-                Some(b) if !first => {
-                    return Err(self
-                        .input
-                        .syntax(format!("expected , or }} in an object, found {}", describe(b))))
-                }
-                Some(_) => {}
+            if self.input.separator(first, b'}', "in an object")? == Sep::Closed {
+                return Ok(None);
             }
             first = false;
             let key = self.input.read_key()?;
@@ -350,6 +320,15 @@ impl Iterator for RecordReader<'_> {
             }
         }
     }
+}
+
+/// What stands between two members of an array or object.
+#[derive(Debug, PartialEq, Eq)]
+enum Sep {
+    /// The container's closing bracket (consumed).
+    Closed,
+    /// A `,` (consumed), or nothing before the first member: a member follows.
+    Next,
 }
 
 /// How scanning one value ended.
@@ -481,6 +460,28 @@ impl<'a> Input<'a> {
             }
         }
         Ok(())
+    }
+
+    /// Reads what comes before the next member of a container closed by `close`: the closing
+    /// bracket, or a `,` (not before the first member). `place` names the container in errors.
+    fn separator(&mut self, first: bool, close: u8, place: &str) -> Result<Sep> {
+        self.skip_ws()?;
+        match self.peek()? {
+            None => Err(self.truncated()),
+            Some(b) if b == close => {
+                self.bump();
+                Ok(Sep::Closed)
+            }
+            Some(b',') if !first => {
+                self.bump();
+                self.skip_ws()?;
+                Ok(Sep::Next)
+            }
+            Some(b) if !first => {
+                Err(self.syntax(format!("expected , or {} {place}, found {}", close as char, describe(b))))
+            }
+            Some(_) => Ok(Sep::Next),
+        }
     }
 
     fn skip_ws_and_bom(&mut self) -> Result<()> {
