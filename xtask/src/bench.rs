@@ -55,7 +55,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
         );
 
         let store_dir = args.dir.join(format!("store-{n}"));
-        let ingest = if args.reuse_store && store_dir.join("index/meta.json").exists() {
+        let ingest = if args.reuse_store && store_dir.join("index/manifest.json").exists() {
             None
         } else {
             let _ = std::fs::remove_dir_all(&store_dir);

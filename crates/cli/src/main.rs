@@ -114,7 +114,7 @@ pub fn parse_duration(s: &str) -> Result<i64, Fail> {
 
 /// Opens the store in the data directory for reading (no writer lock is taken).
 pub fn open_store(data_dir: &std::path::Path) -> Result<trailwatch_store::EmbeddedStore, Fail> {
-    if !data_dir.join("index").join("meta.json").exists() {
+    if !trailwatch_store::EmbeddedStore::exists(data_dir) {
         return Err(Fail::usage(format!(
             "no events in {}: run `trailwatch ingest PATH` first (or pass --data-dir)",
             data_dir.display()

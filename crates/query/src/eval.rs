@@ -198,6 +198,10 @@ fn raw_exists(path: &str, record: &Value) -> bool {
 /// Calls `f` with the title and every string leaf of the record until it returns true; the
 /// same strings as `event.title` plus [`Event::raw_strings`].
 fn any_searchable(event: &Event, f: &mut dyn FnMut(&str) -> bool) -> bool {
+    any_string(&event.title, &event.raw, f)
+}
+
+fn any_string(title: &str, raw: &Value, f: &mut dyn FnMut(&str) -> bool) -> bool {
     fn walk(value: &Value, f: &mut dyn FnMut(&str) -> bool) -> bool {
         match value {
             Value::String(s) => f(s),
@@ -206,13 +210,19 @@ fn any_searchable(event: &Event, f: &mut dyn FnMut(&str) -> bool) -> bool {
             _ => false,
         }
     }
-    f(&event.title) || walk(&event.raw, f)
+    f(title) || walk(raw, f)
 }
 
 fn phrase(words: &[(u32, String)], event: &Event) -> bool {
+    phrase_in(words, &event.title, &event.raw)
+}
+
+/// Whether the phrase is in `title` or in a string of `raw`: what a phrase query asks of an
+/// event with that title and record (the store checks its candidates with this).
+pub fn phrase_in(words: &[(u32, String)], title: &str, raw: &Value) -> bool {
     match words {
         [] => false,
-        [(_, word)] => any_searchable(event, &mut |s| {
+        [(_, word)] => any_string(title, raw, &mut |s| {
             let mut hit = false;
             for_each_word(s, |_, w| hit = hit || w == word);
             hit
@@ -222,7 +232,7 @@ fn phrase(words: &[(u32, String)], event: &Event) -> bool {
             let offsets: Vec<(i64, &str)> =
                 words.iter().map(|(p, w)| (i64::from(*p) - i64::from(*first), w.as_str())).collect();
             let mut found: Vec<(u32, String)> = Vec::new();
-            any_searchable(event, &mut |s| {
+            any_string(title, raw, &mut |s| {
                 // Most strings lack the first word: check that before collecting words.
                 let mut has_first = false;
                 for_each_word(s, |_, w| has_first = has_first || w == first_word);

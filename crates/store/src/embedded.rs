@@ -1,40 +1,48 @@
-//! The embedded default store: a tantivy index in one directory, needing no setup.
+//! The embedded default store: immutable segment files in one directory and a manifest naming
+//! the live ones, needing no setup.
+//!
+//! Writing: `add` drops duplicate ids (a Bloom filter over every stored id, then an exact
+//! lookup for "maybe"s) and hands events to builder threads, each filling its own in-memory
+//! segment ([`crate::builder`]) and writing it to a file when full. `commit` has every builder
+//! write what it holds, then replaces the manifest (written aside, synced, renamed): a segment
+//! counts only once the manifest names it, so a crash leaves the last committed state.
+//!
+//! Reading: each query runs on every segment in parallel ([`crate::exec`]); facets and
+//! histograms read dictionary-encoded columns, searches the time column and record blocks.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
+use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
-use tantivy::collector::{Count, TopDocs};
-use tantivy::directory::MmapDirectory;
-use tantivy::query::{BooleanQuery, Occur, Query as TQuery, RangeQuery, TermQuery};
-use tantivy::schema::{IndexRecordOption, Value};
-use tantivy::store::{Compressor, ZstdCompressor};
-use tantivy::{
-    Index, IndexReader, IndexSettings, IndexWriter, ReloadPolicy, Searcher, TantivyDocument, Term,
-};
-use trailwatch_cloudtrail::{normalize, RecordContext};
+use crossbeam_channel::{bounded, Receiver, Sender};
+use rayon::prelude::*;
+use roaring::RoaringBitmap;
+use serde::{Deserialize, Serialize};
+use trailwatch_cloudtrail::{normalize, Event, RecordContext};
 use trailwatch_query::{text, KnownField, Query};
 
-use crate::collect::{FacetCollector, HistogramCollector};
-use crate::document::EventDoc;
+use crate::builder::Builder;
+use crate::exec::{eval, Verifier};
 use crate::idfilter::IdFilter;
-use crate::schema::{self, column_name, id_hash, Fields};
+use crate::segment::{Block, Segment};
+use crate::terms::{is_facetable, keyword_term};
 use crate::{
     AddStats, Error, EventStore, FacetRequest, FacetResult, FacetValue, Histogram, HistogramRequest,
     NewEvent, Order, Result, SearchRequest, SearchResult, Series, StoreStats, StoredEvent, TimeRange,
 };
 
-/// Segments with more events than this are not merged further.
-pub const MAX_MERGED_DOCS: usize = 2_000_000;
-
 /// Most buckets a histogram may have.
 pub const MAX_BUCKETS: usize = 10_000;
+
+const MANIFEST: &str = "manifest.json";
+const FORMAT: u32 = 1;
 
 /// How the embedded store uses the machine.
 #[derive(Debug, Clone)]
 pub struct StoreOptions {
-    /// Indexing memory, split among the writer threads (tantivy flushes a segment when a
-    /// thread's share fills up).
+    /// Memory for segments being built, split among the builder threads (a builder writes
+    /// its segment to a file when its share fills up).
     pub writer_memory_bytes: usize,
     pub writer_threads: usize,
 }
@@ -42,25 +50,135 @@ pub struct StoreOptions {
 impl Default for StoreOptions {
     fn default() -> Self {
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, 4);
-        StoreOptions { writer_memory_bytes: 96 << 20, writer_threads: threads }
+        StoreOptions { writer_memory_bytes: 256 << 20, writer_threads: threads }
     }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+struct ManifestSegment {
+    name: String,
+    docs: u32,
+    /// A file of deleted documents (a serialized bitmap), when some are.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    deleted: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+struct Manifest {
+    format: u32,
+    segments: Vec<ManifestSegment>,
+}
+
+/// A segment as the manifest has it: its documents not deleted.
+struct Live {
+    entry: ManifestSegment,
+    seg: Segment,
+    live: RoaringBitmap,
 }
 
 pub struct EmbeddedStore {
     dir: PathBuf,
-    index: Index,
-    fields: Arc<Fields>,
-    reader: IndexReader,
+    index_dir: PathBuf,
     options: StoreOptions,
+    segments: RwLock<Arc<Vec<Arc<Live>>>>,
     /// Taken on the first write, so that searching processes never hold the index lock.
     writer: Mutex<Option<Writer>>,
 }
 
 struct Writer {
-    inner: IndexWriter<EventDoc>,
+    _lock: File,
+    builders: Vec<BuilderThread>,
+    next: usize,
     filter: IdFilter,
-    /// Id hashes added since the last commit (not yet visible to the searcher).
+    /// Id hashes added since the last commit (not yet visible to readers).
     pending: HashSet<u64>,
+}
+
+enum Msg {
+    Add(Vec<(NewEvent, u64)>),
+    /// Write what is held; answer with every segment written since the last flush.
+    Flush(Sender<Result<Vec<(String, u32)>>>),
+}
+
+struct BuilderThread {
+    tx: Option<Sender<Msg>>,
+    handle: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        for b in &mut self.builders {
+            b.tx.take();
+            if let Some(h) = b.handle.take() {
+                let _ = h.join();
+            }
+        }
+    }
+}
+
+/// Names segment files: a counter shared by the builder threads, above every file present.
+struct Names {
+    dir: PathBuf,
+    next: std::sync::atomic::AtomicU64,
+}
+
+impl Names {
+    fn take(&self) -> String {
+        format!("{:016x}", self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed))
+    }
+}
+
+fn builder_loop(rx: Receiver<Msg>, names: Arc<Names>, budget: usize) {
+    let mut builder: Option<Builder> = None;
+    let mut written: Vec<(String, u32)> = Vec::new();
+    let mut failed: Option<Error> = None;
+    let write = |b: Builder, written: &mut Vec<(String, u32)>| -> Result<()> {
+        let name = names.take();
+        let docs = b.write(&names.dir.join(format!("{name}.seg")))?;
+        written.push((name, docs));
+        Ok(())
+    };
+    for msg in rx {
+        match msg {
+            Msg::Add(events) => {
+                if failed.is_some() {
+                    continue;
+                }
+                let result = (|| -> Result<()> {
+                    if builder.is_none() {
+                        builder = Some(Builder::new()?);
+                    }
+                    let b = builder.as_mut().expect("just made");
+                    for (NewEvent { event, record }, hash) in &events {
+                        b.add(event, record, *hash)?;
+                    }
+                    if b.memory() >= budget || b.docs() >= u32::MAX / 2 {
+                        write(builder.take().expect("present"), &mut written)?;
+                    }
+                    Ok(())
+                })();
+                if let Err(e) = result {
+                    failed = Some(e);
+                }
+            }
+            Msg::Flush(reply) => {
+                let result = match failed.take() {
+                    Some(e) => {
+                        builder = None;
+                        written.clear();
+                        Err(e)
+                    }
+                    None => match builder.take() {
+                        Some(b) if b.docs() > 0 => {
+                            write(b, &mut written).map(|_| std::mem::take(&mut written))
+                        }
+                        _ => Ok(std::mem::take(&mut written)),
+                    },
+                };
+                let _ = reply.send(result);
+            }
+        }
+    }
 }
 
 impl EmbeddedStore {
@@ -69,157 +187,319 @@ impl EmbeddedStore {
         let index_dir = dir.join("index");
         std::fs::create_dir_all(&index_dir)
             .map_err(|e| Error::Directory(format!("cannot create {}: {e}", index_dir.display())))?;
-        let mmap = MmapDirectory::open(&index_dir)
-            .map_err(|e| Error::Directory(format!("cannot open {}: {e}", index_dir.display())))?;
-        let (schema, fields) = schema::build();
-        let exists = Index::exists(&mmap)
-            .map_err(|e| Error::Directory(format!("cannot read {}: {e}", index_dir.display())))?;
-        let index = if exists {
-            let index = Index::open(mmap)?;
-            if index.schema() != schema {
-                return Err(Error::Directory(format!(
-                    "the index in {} was written by another version of trailwatch; ingest again into a new data directory",
-                    index_dir.display()
-                )));
-            }
-            index
-        } else {
-            let settings = IndexSettings {
-                docstore_compression: Compressor::Zstd(ZstdCompressor { compression_level: Some(3) }),
-                docstore_blocksize: 64 * 1024,
-                ..IndexSettings::default()
-            };
-            Index::builder().schema(schema).settings(settings).open_or_create(mmap)?
-        };
-        let mut index = index;
-        crate::tokenizers::register(&index);
-        // Segments are searched in parallel: full-scan facets and histograms use every core.
-        index.set_default_multithread_executor()?;
-        let reader = index.reader_builder().reload_policy(ReloadPolicy::Manual).try_into()?;
-        Ok(EmbeddedStore {
+        if index_dir.join("meta.json").exists() {
+            return Err(Error::Directory(format!(
+                "the index in {} was written by an older version of trailwatch; ingest again into a new data directory",
+                index_dir.display()
+            )));
+        }
+        let store = EmbeddedStore {
             dir: dir.to_owned(),
-            index,
-            fields: Arc::new(fields),
-            reader,
+            index_dir,
             options,
+            segments: RwLock::new(Arc::new(Vec::new())),
             writer: Mutex::new(None),
-        })
+        };
+        store.refresh()?;
+        Ok(store)
+    }
+
+    /// Whether `dir` holds a store with at least one commit.
+    pub fn exists(dir: &Path) -> bool {
+        dir.join("index").join(MANIFEST).exists()
+    }
+
+    fn read_manifest(&self) -> Result<Manifest> {
+        let path = self.index_dir.join(MANIFEST);
+        let text = match std::fs::read(&path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Ok(Manifest { format: FORMAT, segments: Vec::new() })
+            }
+            Err(e) => return Err(Error::Directory(format!("cannot read {}: {e}", path.display()))),
+        };
+        let m: Manifest = serde_json::from_slice(&text)
+            .map_err(|e| Error::Directory(format!("{} is damaged: {e}", path.display())))?;
+        if m.format != FORMAT {
+            return Err(Error::Directory(format!(
+                "{} has format {} but this trailwatch reads format {FORMAT}",
+                path.display(),
+                m.format
+            )));
+        }
+        Ok(m)
+    }
+
+    fn write_manifest(&self, m: &Manifest) -> Result<()> {
+        let io = |e: std::io::Error| Error::Directory(format!("cannot write the manifest: {e}"));
+        let tmp = self.index_dir.join("manifest.json.tmp");
+        let bytes = serde_json::to_vec_pretty(m).map_err(|e| Error::Directory(e.to_string()))?;
+        let mut f = File::create(&tmp).map_err(io)?;
+        std::io::Write::write_all(&mut f, &bytes).map_err(io)?;
+        f.sync_all().map_err(io)?;
+        std::fs::rename(&tmp, self.index_dir.join(MANIFEST)).map_err(io)?;
+        File::open(&self.index_dir).and_then(|d| d.sync_all()).map_err(io)?;
+        Ok(())
     }
 
     /// Sees commits made by another process since this store was opened or last refreshed.
     pub fn refresh(&self) -> Result<()> {
-        Ok(self.reader.reload()?)
+        let m = self.read_manifest()?;
+        let old = self.segments();
+        let mut out = Vec::with_capacity(m.segments.len());
+        for entry in m.segments {
+            if let Some(l) = old.iter().find(|l| l.entry == entry) {
+                out.push(l.clone());
+                continue;
+            }
+            let seg = Segment::open(&self.index_dir.join(format!("{}.seg", entry.name)), &entry.name)?;
+            let mut live = RoaringBitmap::new();
+            live.insert_range(0..seg.docs);
+            if let Some(d) = &entry.deleted {
+                let path = self.index_dir.join(d);
+                let bytes = std::fs::read(&path)
+                    .map_err(|e| Error::Directory(format!("cannot read {}: {e}", path.display())))?;
+                let deleted = RoaringBitmap::deserialize_from(&bytes[..])
+                    .map_err(|e| Error::Directory(format!("{} is damaged: {e}", path.display())))?;
+                live -= deleted;
+            }
+            out.push(Arc::new(Live { entry, seg, live }));
+        }
+        *self.segments.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(out);
+        Ok(())
+    }
+
+    fn segments(&self) -> Arc<Vec<Arc<Live>>> {
+        self.segments.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     fn writer(&self) -> Result<MutexGuard<'_, Option<Writer>>> {
         let mut guard = self.writer.lock().unwrap_or_else(|p| p.into_inner());
         if guard.is_none() {
-            let inner = self
-                .index
-                .writer_with_num_threads::<EventDoc>(
-                    self.options.writer_threads,
-                    self.options.writer_memory_bytes,
-                )
-                .map_err(|e| match e {
-                    tantivy::TantivyError::LockFailure(..) => Error::Directory(format!(
-                        "another trailwatch process is writing to {}",
-                        self.dir.display()
-                    )),
-                    e => Error::Index(e),
-                })?;
-            // Segments stop growing by merges at MAX_MERGED_DOCS: merging huge segments costs
-            // memory that grows with the store, and rewrites the same events again and again.
-            let mut policy = tantivy::indexer::LogMergePolicy::default();
-            policy.set_max_docs_before_merge(MAX_MERGED_DOCS);
-            inner.set_merge_policy(Box::new(policy));
-            // The writer may see commits the reader has not loaded yet.
-            self.reader.reload()?;
-            let filter = self.build_filter(0)?;
-            *guard = Some(Writer { inner, filter, pending: HashSet::new() });
+            let path = self.index_dir.join("writer.lock");
+            let lock = File::options()
+                .create(true)
+                .truncate(false)
+                .write(true)
+                .open(&path)
+                .map_err(|e| Error::Directory(format!("cannot open {}: {e}", path.display())))?;
+            if lock.try_lock().is_err() {
+                return Err(Error::Directory(format!(
+                    "another trailwatch process is writing to {}",
+                    self.dir.display()
+                )));
+            }
+            // The writer may see commits this reader has not loaded yet.
+            self.refresh()?;
+            let names =
+                Arc::new(Names { dir: self.index_dir.clone(), next: self.clean_and_number()?.into() });
+            let threads = self.options.writer_threads.max(1);
+            let budget = (self.options.writer_memory_bytes / threads).max(8 << 20);
+            let mut builders = Vec::new();
+            for i in 0..threads {
+                let (tx, rx) = bounded::<Msg>(2);
+                let names = names.clone();
+                let handle = std::thread::Builder::new()
+                    .name(format!("segment-builder-{i}"))
+                    .spawn(move || builder_loop(rx, names, budget))
+                    .map_err(|e| Error::Directory(format!("cannot start a builder thread: {e}")))?;
+                builders.push(BuilderThread { tx: Some(tx), handle: Some(handle) });
+            }
+            let filter = self.build_filter(0);
+            *guard = Some(Writer { _lock: lock, builders, next: 0, filter, pending: HashSet::new() });
         }
         Ok(guard)
     }
 
-    /// A Bloom filter of every stored id (and `extra` room to grow).
-    fn build_filter(&self, extra: u64) -> Result<IdFilter> {
-        let searcher = self.reader.searcher();
-        let docs: u64 = searcher.segment_readers().iter().map(|s| s.max_doc() as u64).sum();
-        let mut filter = IdFilter::with_capacity((docs + extra).max(1 << 20) * 2);
-        for segment in searcher.segment_readers() {
-            let column = segment.fast_fields().u64("id_hash")?;
-            for doc in 0..segment.max_doc() {
-                if let Some(h) = column.first(doc) {
-                    filter.insert(h);
-                }
+    /// Deletes files no manifest names (segments of a run that crashed before its commit) and
+    /// returns the number after every segment name present.
+    fn clean_and_number(&self) -> Result<u64> {
+        let live: HashSet<String> = self
+            .segments()
+            .iter()
+            .flat_map(|l| {
+                let mut v = vec![format!("{}.seg", l.entry.name)];
+                v.extend(l.entry.deleted.clone());
+                v
+            })
+            .collect();
+        let mut max = 0u64;
+        let rd = std::fs::read_dir(&self.index_dir)
+            .map_err(|e| Error::Directory(format!("cannot list {}: {e}", self.index_dir.display())))?;
+        for entry in rd.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let stem = name.split(['.', '-']).next().unwrap_or("");
+            if let Ok(n) = u64::from_str_radix(stem, 16) {
+                max = max.max(n + 1);
+            }
+            let ours = name.ends_with(".seg") || name.contains(".del");
+            if ours && !live.contains(&name) {
+                let _ = std::fs::remove_file(entry.path());
             }
         }
-        Ok(filter)
+        Ok(max)
+    }
+
+    /// A Bloom filter of every stored id (and `extra` room to grow).
+    fn build_filter(&self, extra: u64) -> IdFilter {
+        let segs = self.segments();
+        let docs: u64 = segs.iter().map(|l| l.live.len()).sum();
+        let mut filter = IdFilter::with_capacity((docs + extra).max(1 << 20) * 2);
+        for l in segs.iter() {
+            for doc in &l.live {
+                filter.insert(l.seg.id_hash(doc));
+            }
+        }
+        filter
     }
 
     /// Whether an event with this id is committed.
-    fn is_stored(&self, searcher: &Searcher, id: &str) -> Result<bool> {
-        let Some(k) = text::keyword(id) else { return Ok(false) };
-        let field = self.fields.keyword(KnownField::Id).expect("id is a keyword field");
-        let q = TermQuery::new(Term::from_field_text(field, &k), IndexRecordOption::Basic);
-        Ok(searcher.search(&q, &Count)? > 0)
+    fn is_stored(&self, segs: &[Arc<Live>], id: &str) -> Result<bool> {
+        Ok(self.find(segs, id)?.is_some())
     }
 
-    fn translate(&self, query: &Query, range: TimeRange) -> Result<Box<dyn TQuery>> {
-        let q = crate::translate::translate(query, &self.fields)?;
-        if range.from.is_none() && range.to.is_none() {
-            return Ok(q);
+    fn find(&self, segs: &[Arc<Live>], id: &str) -> Result<Option<(usize, u32)>> {
+        let Some(k) = text::keyword(id) else { return Ok(None) };
+        let term = keyword_term(KnownField::Id, &k);
+        for (i, l) in segs.iter().enumerate() {
+            let docs = l.seg.term_docs(&term)?;
+            if let Some(d) = docs.iter().find(|d| l.live.contains(*d)) {
+                return Ok(Some((i, d)));
+            }
         }
-        let lo = range.from.map_or(std::ops::Bound::Unbounded, |t| {
-            std::ops::Bound::Included(Term::from_field_i64(self.fields.time, t))
-        });
-        let hi = range.to.map_or(std::ops::Bound::Unbounded, |t| {
-            std::ops::Bound::Excluded(Term::from_field_i64(self.fields.time, t))
-        });
-        Ok(Box::new(BooleanQuery::new(vec![
-            (Occur::Must, q),
-            (Occur::Must, Box::new(RangeQuery::new(lo, hi))),
-        ])))
+        Ok(None)
     }
 
-    fn read_event(&self, doc: &TantivyDocument) -> Result<StoredEvent> {
-        let bytes = doc.get_first(self.fields.record).and_then(|v| v.as_bytes()).unwrap_or_default();
-        let text_of = |f: KnownField| {
-            self.fields
-                .keyword(f)
-                .and_then(|field| doc.get_first(field))
-                .and_then(|v| v.as_str())
-                .map(str::to_owned)
-        };
-        let ctx = RecordContext {
-            account: text_of(KnownField::Account),
-            region: text_of(KnownField::Region),
-            received: doc.get_first(self.fields.received).and_then(|v| v.as_i64()).unwrap_or(0),
-        };
-        let corrupt = |reason: String| Error::Corrupt {
-            id: String::from_utf8_lossy(&bytes[..bytes.len().min(80)]).into_owned(),
-            reason,
-        };
-        let raw: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| corrupt(e.to_string()))?;
-        let event = normalize(raw, bytes, &ctx).map_err(|e| corrupt(e.to_string()))?;
-        Ok(StoredEvent { record: event.raw.clone(), event })
+    /// The documents of `l` in the time range.
+    fn scope(l: &Live, range: TimeRange) -> RoaringBitmap {
+        let (from, to) = (range.from.unwrap_or(i64::MIN), range.to.unwrap_or(i64::MAX));
+        if l.seg.min_time >= from && l.seg.max_time < to {
+            return l.live.clone();
+        }
+        if l.seg.max_time < from || l.seg.min_time >= to {
+            return RoaringBitmap::new();
+        }
+        let docs = l.live.iter().filter(|d| (from..to).contains(&l.seg.time(*d)));
+        RoaringBitmap::from_sorted_iter(docs).expect("sorted")
+    }
+
+    /// The matching documents of every segment.
+    fn matching(&self, query: &Query, range: TimeRange) -> Result<Vec<(Arc<Live>, RoaringBitmap)>> {
+        let segs = self.segments();
+        segs.par_iter()
+            .map(|l| {
+                let scope = Self::scope(l, range);
+                let mut v = RecordVerifier::default();
+                let docs = eval(query, &l.seg, &scope, &mut v)?;
+                Ok((l.clone(), docs))
+            })
+            .collect()
     }
 
     /// Bytes used by the index files.
     pub fn index_bytes(&self) -> u64 {
-        std::fs::read_dir(self.dir.join("index"))
+        std::fs::read_dir(&self.index_dir)
             .map(|rd| {
                 rd.filter_map(|e| e.ok()?.metadata().ok()).filter(|m| m.is_file()).map(|m| m.len()).sum()
             })
             .unwrap_or(0)
     }
 
-    /// Blocks until background merges finish (used before measuring the index size).
+    /// Kept for callers that waited for background merges; segments are never merged in the
+    /// background, so there is nothing to wait for.
     pub fn wait_merges(&self) -> Result<()> {
-        let mut guard = self.writer.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(w) = guard.take() {
-            w.inner.wait_merging_threads()?;
-        }
         Ok(())
+    }
+
+    fn commit_locked(&self, w: &mut Writer) -> Result<()> {
+        let mut written = Vec::new();
+        let mut first_error = None;
+        for b in &w.builders {
+            let (tx, rx) = bounded(1);
+            let sent = b.tx.as_ref().is_some_and(|t| t.send(Msg::Flush(tx)).is_ok());
+            let answer = if sent { rx.recv().ok() } else { None };
+            match answer {
+                Some(Ok(mut segs)) => written.append(&mut segs),
+                Some(Err(e)) => first_error = first_error.or(Some(e)),
+                None => {
+                    first_error = first_error.or(Some(Error::Directory("a builder thread stopped".into())))
+                }
+            }
+        }
+        if let Some(e) = first_error {
+            // What this commit would have covered is lost: forget its ids so they can come again.
+            w.pending.clear();
+            w.filter = self.build_filter(0);
+            return Err(e);
+        }
+        if !written.is_empty() {
+            let mut m = Manifest {
+                format: FORMAT,
+                segments: self.segments().iter().map(|l| l.entry.clone()).collect(),
+            };
+            m.segments.extend(written.into_iter().map(|(name, docs)| ManifestSegment {
+                name,
+                docs,
+                deleted: None,
+            }));
+            self.write_manifest(&m)?;
+            self.refresh()?;
+        }
+        w.pending.clear();
+        Ok(())
+    }
+
+    fn read_event(l: &Live, doc: u32, cache: &mut BlockCache) -> Result<StoredEvent> {
+        let (record, _title) = record_of(&l.seg, doc, cache)?;
+        let text_of = |f: KnownField| {
+            let col = l.seg.column(f)?;
+            let mut v = None;
+            l.seg.ords(col, doc, &mut |o| v = Some(l.seg.value(col, o).to_owned()));
+            v
+        };
+        let ctx = RecordContext {
+            account: text_of(KnownField::Account),
+            region: text_of(KnownField::Region),
+            received: l.seg.received(doc),
+        };
+        let corrupt = |reason: String| Error::Corrupt {
+            id: String::from_utf8_lossy(&record[..record.len().min(80)]).into_owned(),
+            reason,
+        };
+        let raw: serde_json::Value = serde_json::from_slice(record).map_err(|e| corrupt(e.to_string()))?;
+        let event: Event = normalize(raw, record, &ctx).map_err(|e| corrupt(e.to_string()))?;
+        Ok(StoredEvent { record: event.raw.clone(), event })
+    }
+}
+
+/// The last block read, by number.
+type BlockCache = Option<(usize, Block)>;
+
+/// The record bytes and title of a document, through a one-block cache.
+fn record_of<'c>(seg: &Segment, doc: u32, cache: &'c mut BlockCache) -> Result<(&'c [u8], &'c str)> {
+    let b = seg.block_of(doc)?;
+    if cache.as_ref().is_none_or(|c| c.0 != b) {
+        *cache = Some((b, seg.block(b)?));
+    }
+    cache.as_ref().expect("just filled").1.doc(doc)
+}
+
+#[derive(Default)]
+struct RecordVerifier {
+    cache: BlockCache,
+    seg: String,
+}
+
+impl Verifier for RecordVerifier {
+    fn phrase(&mut self, seg: &Segment, doc: u32, words: &[(u32, String)]) -> Result<bool> {
+        if self.seg != seg.name {
+            self.cache = None;
+            self.seg = seg.name.clone();
+        }
+        let (record, title) = record_of(seg, doc, &mut self.cache)?;
+        let raw: serde_json::Value = serde_json::from_slice(record)
+            .map_err(|e| Error::Corrupt { id: format!("{}:{doc}", seg.name), reason: e.to_string() })?;
+        Ok(trailwatch_query::eval::phrase_in(words, title, &raw))
     }
 }
 
@@ -227,26 +507,35 @@ impl EventStore for EmbeddedStore {
     fn add(&self, events: Vec<NewEvent>) -> Result<AddStats> {
         let mut guard = self.writer()?;
         let w = guard.as_mut().expect("writer is open");
-        let searcher = self.reader.searcher();
+        let segs = self.segments();
         let mut stats = AddStats::default();
-        for NewEvent { event, record } in events {
-            let h = id_hash(&event.id);
+        let mut batch = Vec::with_capacity(events.len());
+        for ne in events {
+            let h = crate::id_hash(&ne.event.id);
             if w.pending.contains(&h)
-                || (w.filter.maybe_contains(h) && self.is_stored(&searcher, &event.id)?)
+                || (w.filter.maybe_contains(h) && self.is_stored(&segs, &ne.event.id)?)
             {
                 stats.duplicates += 1;
                 continue;
             }
-            w.inner.add_document(EventDoc::new(self.fields.clone(), event, record))?;
             w.pending.insert(h);
             w.filter.insert(h);
+            batch.push((ne, h));
             stats.added += 1;
         }
         if w.filter.is_full() {
             // Rebuild larger from what is committed, plus what is pending.
-            let mut filter = self.build_filter(w.filter.capacity() * 2)?;
+            let mut filter = self.build_filter(w.filter.capacity() * 2);
             w.pending.iter().for_each(|h| filter.insert(*h));
             w.filter = filter;
+        }
+        if !batch.is_empty() {
+            let i = w.next % w.builders.len();
+            w.next += 1;
+            let sent = w.builders[i].tx.as_ref().is_some_and(|t| t.send(Msg::Add(batch)).is_ok());
+            if !sent {
+                return Err(Error::Directory("a builder thread stopped".into()));
+            }
         }
         Ok(stats)
     }
@@ -254,52 +543,117 @@ impl EventStore for EmbeddedStore {
     fn commit(&self) -> Result<()> {
         let mut guard = self.writer()?;
         let w = guard.as_mut().expect("writer is open");
-        w.inner.commit()?;
-        self.reader.reload()?;
-        w.pending.clear();
-        Ok(())
+        self.commit_locked(w)
     }
 
     fn search(&self, req: &SearchRequest) -> Result<SearchResult> {
-        let q = self.translate(&req.query, req.range)?;
-        let searcher = self.reader.searcher();
-        let order = match req.order {
-            Order::NewestFirst => tantivy::Order::Desc,
-            Order::OldestFirst => tantivy::Order::Asc,
-        };
-        let top = TopDocs::with_limit(req.limit.max(1))
-            .and_offset(req.offset)
-            .order_by_fast_field::<i64>("time", order);
-        let (docs, total) = searcher.search(&q, &(top, Count))?;
-        let mut events = Vec::with_capacity(docs.len());
-        for (_, addr) in docs.into_iter().take(req.limit) {
-            let doc: TantivyDocument = searcher.doc(addr)?;
-            events.push(self.read_event(&doc)?);
+        let matched = self.matching(&req.query, req.range)?;
+        let total: u64 = matched.iter().map(|(_, d)| d.len()).sum();
+        let want = req.offset.saturating_add(req.limit);
+        // The first `want` documents by time (ties: segment order, then document order), per
+        // segment and then overall.
+        let newest = req.order == Order::NewestFirst;
+        let mut best: Vec<(i64, usize, u32)> = matched
+            .par_iter()
+            .enumerate()
+            .map(|(si, (l, docs))| {
+                let mut heap = std::collections::BinaryHeap::with_capacity(want + 1);
+                for d in docs {
+                    let t = l.seg.time(d);
+                    // Ordered so that the heap's top is the entry to drop first.
+                    let key = if newest { (-t, si, d) } else { (t, si, d) };
+                    if heap.len() < want {
+                        heap.push(key);
+                    } else if let Some(top) = heap.peek() {
+                        if key < *top {
+                            heap.pop();
+                            heap.push(key);
+                        }
+                    }
+                }
+                heap.into_vec()
+            })
+            .flatten()
+            .collect();
+        best.sort_unstable();
+        let mut events = Vec::with_capacity(req.limit);
+        let mut cache: BlockCache = None;
+        let mut cached_seg = usize::MAX;
+        for &(_, si, d) in best.iter().skip(req.offset).take(req.limit) {
+            if si != cached_seg {
+                cache = None;
+                cached_seg = si;
+            }
+            events.push(Self::read_event(&matched[si].0, d, &mut cache)?);
         }
-        Ok(SearchResult { total: total as u64, events })
+        Ok(SearchResult { total, events })
     }
 
     fn count(&self, query: &Query, range: TimeRange) -> Result<u64> {
-        let q = self.translate(query, range)?;
-        Ok(self.reader.searcher().search(&q, &Count)? as u64)
+        Ok(self.matching(query, range)?.iter().map(|(_, d)| d.len()).sum())
     }
 
     fn facets(&self, req: &FacetRequest) -> Result<FacetResult> {
-        if !schema::is_facetable(req.field) {
+        if !is_facetable(req.field) {
             return Err(Error::Invalid(format!(
                 "{} cannot be faceted; facetable fields: {}",
                 req.field.name(),
                 crate::facetable_fields().map(|f| f.name()).collect::<Vec<_>>().join(", ")
             )));
         }
-        let q = self.translate(&req.query, req.range)?;
-        let fruit = self.reader.searcher().search(&q, &FacetCollector { column: column_name(req.field) })?;
-        let mut values: Vec<FacetValue> =
-            fruit.counts.into_iter().map(|(value, count)| FacetValue { value, count }).collect();
+        let matched = self.matching(&req.query, req.range)?;
+        let parts: Vec<(Vec<(String, u64)>, u64)> = matched
+            .par_iter()
+            .map(|(l, docs)| {
+                let Some(col) = l.seg.column(req.field) else { return (Vec::new(), docs.len()) };
+                let mut counts = vec![0u64; l.seg.nvalues(col) as usize + 1];
+                let mut missing = 0u64;
+                if let Some(ord) = l.seg.single_ord(col) {
+                    for d in docs {
+                        counts[ord(d) as usize] += 1;
+                    }
+                    missing = counts[0];
+                } else {
+                    for d in docs {
+                        let mut any = false;
+                        l.seg.ords(col, d, &mut |o| {
+                            counts[o as usize + 1] += 1;
+                            any = true;
+                        });
+                        missing += u64::from(!any);
+                    }
+                }
+                let values = counts
+                    .iter()
+                    .enumerate()
+                    .skip(1)
+                    .filter(|(_, n)| **n > 0)
+                    .map(|(o, n)| (l.seg.value(col, o as u32 - 1).to_owned(), *n))
+                    .collect();
+                (values, missing)
+            })
+            .collect();
+        let mut missing = 0;
+        let mut merged: HashMap<String, u64> = HashMap::new();
+        let single = parts.len() == 1;
+        let mut values: Vec<FacetValue> = Vec::new();
+        for (vals, m) in parts {
+            missing += m;
+            if single {
+                values = vals.into_iter().map(|(value, count)| FacetValue { value, count }).collect();
+            } else {
+                for (v, n) in vals {
+                    *merged.entry(v).or_default() += n;
+                }
+            }
+        }
+        if !single {
+            values = merged.into_iter().map(|(value, count)| FacetValue { value, count }).collect();
+        }
         values.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.value.cmp(&b.value)));
         let other = values.iter().skip(req.size).map(|v| v.count).sum();
         values.truncate(req.size);
-        Ok(FacetResult { field: req.field.name(), values, other, missing: fruit.missing })
+        Ok(FacetResult { field: req.field.name(), values, other, missing })
     }
 
     fn histogram(&self, req: &HistogramRequest) -> Result<Histogram> {
@@ -316,7 +670,7 @@ impl EventStore for EmbeddedStore {
                 "{buckets} buckets is too many (at most {MAX_BUCKETS}): choose a larger interval or a shorter range"
             )));
         }
-        let keep = match req.by {
+        let split = match req.by {
             None => None,
             Some((field, top)) => {
                 let facets = self.facets(&FacetRequest {
@@ -325,24 +679,70 @@ impl EventStore for EmbeddedStore {
                     field,
                     size: top,
                 })?;
-                Some((column_name(field), facets.values.into_iter().map(|v| v.value).collect::<Vec<_>>()))
+                Some((field, facets.values.into_iter().map(|v| v.value).collect::<Vec<_>>()))
             }
         };
-        let q = self.translate(&req.query, req.range)?;
-        let collector = HistogramCollector {
-            time_column: "time".into(),
-            start,
-            interval: req.interval_ms,
-            buckets,
-            split: keep.clone(),
-        };
-        let fruit = self.reader.searcher().search(&q, &collector)?;
+        let rows = split.as_ref().map_or(1, |(_, names)| names.len() + 1);
+        let matched = self.matching(&req.query, req.range)?;
+        let interval = req.interval_ms;
+        let counts: Vec<Vec<u64>> = matched
+            .par_iter()
+            .map(|(l, docs)| {
+                let mut counts = vec![vec![0u64; buckets]; rows];
+                let bucket = |d: u32| {
+                    let t = l.seg.time(d);
+                    let b = (t - start).div_euclid(interval);
+                    (0..buckets as i64).contains(&b).then_some(b as usize)
+                };
+                match &split {
+                    None => {
+                        for d in docs {
+                            if let Some(b) = bucket(d) {
+                                counts[0][b] += 1;
+                            }
+                        }
+                    }
+                    Some((field, names)) => {
+                        let other = names.len();
+                        let Some(col) = l.seg.column(*field) else { return counts };
+                        // Row of each ordinal (+1; 0 is "no value"): its name's, or "other".
+                        let mut row_of = vec![other; l.seg.nvalues(col) as usize + 1];
+                        for (row, name) in names.iter().enumerate() {
+                            if let Some(o) = l.seg.ord_of(col, name) {
+                                row_of[o as usize + 1] = row;
+                            }
+                        }
+                        for d in docs {
+                            let Some(b) = bucket(d) else { continue };
+                            let mut any = false;
+                            l.seg.ords(col, d, &mut |o| {
+                                any = true;
+                                counts[row_of[o as usize + 1]][b] += 1;
+                            });
+                            if !any {
+                                counts[other][b] += 1;
+                            }
+                        }
+                    }
+                }
+                counts
+            })
+            .reduce(
+                || vec![vec![0u64; buckets]; rows],
+                |mut a, b| {
+                    for (ra, rb) in a.iter_mut().zip(b) {
+                        for (x, y) in ra.iter_mut().zip(rb) {
+                            *x += y;
+                        }
+                    }
+                    a
+                },
+            );
         let mut series = Vec::new();
-        match keep {
-            None => series
-                .push(Series { value: None, counts: fruit.counts.into_iter().next().unwrap_or_default() }),
+        let mut rows = counts.into_iter();
+        match split {
+            None => series.push(Series { value: None, counts: rows.next().unwrap_or_default() }),
             Some((_, names)) => {
-                let mut rows = fruit.counts.into_iter();
                 for name in names {
                     series.push(Series { value: Some(name), counts: rows.next().unwrap_or_default() });
                 }
@@ -355,13 +755,9 @@ impl EventStore for EmbeddedStore {
     }
 
     fn get(&self, id: &str) -> Result<Option<StoredEvent>> {
-        let Some(k) = text::keyword(id) else { return Ok(None) };
-        let field = self.fields.keyword(KnownField::Id).expect("id is a keyword field");
-        let q = TermQuery::new(Term::from_field_text(field, &k), IndexRecordOption::Basic);
-        let searcher = self.reader.searcher();
-        let docs = searcher.search(&q, &TopDocs::with_limit(1).order_by_score())?;
-        match docs.first() {
-            Some((_, addr)) => Ok(Some(self.read_event(&searcher.doc(*addr)?)?)),
+        let segs = self.segments();
+        match self.find(&segs, id)? {
+            Some((i, doc)) => Ok(Some(Self::read_event(&segs[i], doc, &mut None)?)),
             None => Ok(None),
         }
     }
@@ -373,31 +769,71 @@ impl EventStore for EmbeddedStore {
         }
         let mut guard = self.writer()?;
         let w = guard.as_mut().expect("writer is open");
-        let upper = std::ops::Bound::Excluded(Term::from_field_i64(self.fields.time, cutoff));
-        w.inner.delete_query(Box::new(RangeQuery::new(std::ops::Bound::Unbounded, upper)))?;
-        w.inner.commit()?;
-        self.reader.reload()?;
-        w.pending.clear();
-        Ok(n)
+        // Events added but not committed yet are covered too.
+        self.commit_locked(w)?;
+        let segs = self.segments();
+        let mut m = Manifest { format: FORMAT, segments: Vec::new() };
+        let mut removed = 0u64;
+        let mut gone_files = Vec::new();
+        for l in segs.iter() {
+            if l.seg.min_time >= cutoff {
+                m.segments.push(l.entry.clone());
+                continue;
+            }
+            let old: Vec<u32> = l.live.iter().filter(|d| l.seg.time(*d) < cutoff).collect();
+            removed += old.len() as u64;
+            if old.len() as u64 == l.live.len() {
+                gone_files.push(format!("{}.seg", l.entry.name));
+                gone_files.extend(l.entry.deleted.clone());
+                continue;
+            }
+            let mut entry = l.entry.clone();
+            if !old.is_empty() {
+                let mut deleted = RoaringBitmap::new();
+                deleted.insert_range(0..l.seg.docs);
+                deleted -= &l.live;
+                deleted.extend(old);
+                let gen = u64::from_str_radix(&l.entry.name, 16).unwrap_or(0);
+                let name = format!("{:016x}.del-{}", gen, deleted.len());
+                let path = self.index_dir.join(&name);
+                let mut bytes = Vec::new();
+                deleted.serialize_into(&mut bytes).expect("writing to memory");
+                let io =
+                    |e: std::io::Error| Error::Directory(format!("cannot write {}: {e}", path.display()));
+                let mut f = File::create(&path).map_err(io)?;
+                std::io::Write::write_all(&mut f, &bytes).map_err(io)?;
+                f.sync_all().map_err(io)?;
+                gone_files.extend(l.entry.deleted.clone().filter(|d| *d != name));
+                entry.deleted = Some(name);
+            }
+            m.segments.push(entry);
+        }
+        self.write_manifest(&m)?;
+        self.refresh()?;
+        for f in gone_files {
+            let _ = std::fs::remove_file(self.index_dir.join(f));
+        }
+        Ok(removed)
     }
 
     fn stats(&self) -> Result<StoreStats> {
-        let searcher = self.reader.searcher();
+        let segs = self.segments();
         let (mut oldest, mut newest) = (None::<i64>, None::<i64>);
-        for s in searcher.segment_readers() {
-            if s.num_docs() == 0 {
+        let mut events = 0;
+        for l in segs.iter() {
+            if l.live.is_empty() {
                 continue;
             }
-            let col = s.fast_fields().i64("time")?;
-            oldest = Some(oldest.map_or(col.min_value(), |o| o.min(col.min_value())));
-            newest = Some(newest.map_or(col.max_value(), |o| o.max(col.max_value())));
+            events += l.live.len();
+            let (lo, hi) = if l.live.len() == u64::from(l.seg.docs) {
+                (l.seg.min_time, l.seg.max_time)
+            } else {
+                let times = l.live.iter().map(|d| l.seg.time(d));
+                times.fold((i64::MAX, i64::MIN), |(a, b), t| (a.min(t), b.max(t)))
+            };
+            oldest = Some(oldest.map_or(lo, |o| o.min(lo)));
+            newest = Some(newest.map_or(hi, |o| o.max(hi)));
         }
-        Ok(StoreStats {
-            events: searcher.num_docs(),
-            segments: searcher.segment_readers().len(),
-            index_bytes: self.index_bytes(),
-            oldest,
-            newest,
-        })
+        Ok(StoreStats { events, segments: segs.len(), index_bytes: self.index_bytes(), oldest, newest })
     }
 }

@@ -58,7 +58,7 @@ mod tests {
     #[test]
     fn no_false_negatives_and_few_false_positives() {
         let mut f = IdFilter::with_capacity(100_000);
-        let h = |i: u64| crate::schema::id_hash(&format!("id-{i}"));
+        let h = |i: u64| crate::id_hash(&format!("id-{i}"));
         for i in 0..100_000 {
             f.insert(h(i));
         }

@@ -1,18 +1,18 @@
 //! Where the events are, and which match a query: the [`EventStore`] trait, its embedded
-//! implementation (a tantivy index, [`EmbeddedStore`]) and durable ingestion state in SQLite
+//! implementation (immutable segment files, [`EmbeddedStore`]) and durable ingestion state in SQLite
 //! ([`State`]).
 //!
-//! Architecture Invariant: everything above this crate talks to [`EventStore`], never to tantivy,
+//! Architecture Invariant: everything above this crate talks to [`EventStore`], never to segment files,
 //! so a distributed engine can take over by implementing the trait.
 
-mod collect;
-mod document;
+mod builder;
+mod codec;
 mod embedded;
+mod exec;
 mod idfilter;
-mod schema;
+mod segment;
 mod state;
-mod tokenizers;
-mod translate;
+mod terms;
 
 use serde::Serialize;
 use trailwatch_cloudtrail::Event;
@@ -24,8 +24,6 @@ pub use state::{FileRecord, State};
 /// What can go wrong in the store.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("index: {0}")]
-    Index(#[from] tantivy::TantivyError),
     #[error("index directory: {0}")]
     Directory(String),
     #[error("state database: {0}")]
@@ -176,5 +174,20 @@ pub trait EventStore: Send + Sync {
 
 /// Fields that facets and histogram splits accept.
 pub fn facetable_fields() -> impl Iterator<Item = KnownField> {
-    KnownField::ALL.iter().copied().filter(|f| schema::is_facetable(*f))
+    terms::columns()
+}
+
+/// A stable 64-bit hash of an event id (lowercased, as the id keyword is indexed).
+pub(crate) fn id_hash(id: &str) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in id.bytes() {
+        h ^= b.to_ascii_lowercase() as u64;
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    // splitmix64 finalizer: spreads FNV's weak low bits for the bloom filter.
+    h ^= h >> 30;
+    h = h.wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    h ^= h >> 27;
+    h = h.wrapping_mul(0x94d0_49bb_1331_11eb);
+    h ^ (h >> 31)
 }

@@ -1,0 +1,281 @@
+//! The terms an event is indexed under, and the terms a query looks up: one sorted term space
+//! whose first byte says what a term is about. Writer and query build terms here only, so
+//! they cannot disagree.
+//!
+//! | first byte | then | for |
+//! |---|---|---|
+//! | `k` | field number, lowercase keyword | `field:value`, wildcards and ranges on known fields |
+//! | `e` | field name, or `@` and a dotted path | `field:*` and `@path:*` |
+//! | `i` | 16 bytes of IPv6 (IPv4 mapped) | CIDR blocks on `source_ip` |
+//! | `r` | path segments split by 0x01, 0x00, a type byte, the value | `@path:value` and ranges |
+//! | `w` | a lowercase word | free text |
+//!
+//! Raw values: `s` and the lowercase keyword for strings, `n` and [`ordered_f64`] for numbers
+//! (compared as f64, as the evaluator does), `b` and 0 or 1 for booleans.
+
+use std::net::{IpAddr, Ipv6Addr};
+
+use serde_json::Value;
+use trailwatch_cloudtrail::event::for_each_present_path;
+use trailwatch_cloudtrail::Event;
+use trailwatch_query::text::{for_each_word, MAX_KEYWORD_BYTES};
+use trailwatch_query::{FieldKind, FieldValues, KnownField};
+
+use crate::codec::ordered_f64;
+
+pub const KEYWORD: u8 = b'k';
+pub const EXISTS: u8 = b'e';
+pub const IP: u8 = b'i';
+pub const RAW: u8 = b'r';
+pub const WORD: u8 = b'w';
+
+pub const PATH_SEP: u8 = 0x01;
+pub const PATH_END: u8 = 0x00;
+pub const STR: u8 = b's';
+pub const NUM: u8 = b'n';
+pub const BOOL: u8 = b'b';
+
+/// The number a known field has in terms and columns.
+pub fn field_number(f: KnownField) -> u8 {
+    KnownField::ALL.iter().position(|x| *x == f).expect("field is in the catalogue") as u8
+}
+
+/// Whether facets and histogram splits can use this field (it has a column).
+pub fn is_facetable(field: KnownField) -> bool {
+    use KnownField::*;
+    !matches!(field, Id | RequestId | Title | ErrorMessage | Time | Received)
+}
+
+/// The facetable fields, in catalogue order: the columns of a segment.
+pub fn columns() -> impl Iterator<Item = KnownField> {
+    KnownField::ALL.iter().copied().filter(|f| is_facetable(*f))
+}
+
+/// Appends the keyword form of `value` (as `text::keyword`): lowercase; false (nothing
+/// appended) when the value is empty or too long to be a keyword.
+pub fn push_keyword(out: &mut Vec<u8>, value: &str) -> bool {
+    if value.is_empty() || value.len() > MAX_KEYWORD_BYTES {
+        return false;
+    }
+    if value.is_ascii() {
+        out.extend(value.bytes().map(|b| b.to_ascii_lowercase()));
+    } else {
+        let mut buf = [0u8; 4];
+        for c in value.chars().flat_map(char::to_lowercase) {
+            out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
+        }
+    }
+    true
+}
+
+pub fn keyword_term(field: KnownField, keyword: &str) -> Vec<u8> {
+    let mut t = vec![KEYWORD, field_number(field)];
+    t.extend_from_slice(keyword.as_bytes());
+    t
+}
+
+/// The first bytes of every keyword term of `field`.
+pub fn keyword_prefix(field: KnownField) -> Vec<u8> {
+    vec![KEYWORD, field_number(field)]
+}
+
+pub fn exists_term(name: &str) -> Vec<u8> {
+    let mut t = vec![EXISTS];
+    t.extend_from_slice(name.as_bytes());
+    t
+}
+
+pub fn ip_term(ip: Ipv6Addr) -> Vec<u8> {
+    let mut t = vec![IP];
+    t.extend_from_slice(&ip.octets());
+    t
+}
+
+pub fn to_v6(ip: IpAddr) -> Ipv6Addr {
+    match ip {
+        IpAddr::V4(v4) => v4.to_ipv6_mapped(),
+        IpAddr::V6(v6) => v6,
+    }
+}
+
+/// `r`, the path's segments, the end-of-path byte: ready for a type byte and a value.
+pub fn raw_prefix(path: &str) -> Vec<u8> {
+    let mut t = vec![RAW];
+    for (i, seg) in path.split('.').enumerate() {
+        if i > 0 {
+            t.push(PATH_SEP);
+        }
+        t.extend_from_slice(seg.as_bytes());
+    }
+    t.push(PATH_END);
+    t
+}
+
+pub fn word_term(word: &str) -> Vec<u8> {
+    let mut t = vec![WORD];
+    t.extend_from_slice(word.as_bytes());
+    t
+}
+
+/// The smallest byte string greater than every string starting with `prefix`.
+pub fn prefix_end(prefix: &[u8]) -> Option<Vec<u8>> {
+    let mut end = prefix.to_vec();
+    while let Some(last) = end.pop() {
+        if last < 0xff {
+            end.push(last + 1);
+            return Some(end);
+        }
+    }
+    None
+}
+
+/// Calls `f` with every term of `event`. A term may come more than once (the same word twice).
+/// `buf` is scratch space.
+pub fn for_each_term(event: &Event, buf: &mut Vec<u8>, f: &mut dyn FnMut(&[u8])) {
+    for &field in KnownField::ALL {
+        if field.kind() == FieldKind::Time {
+            continue;
+        }
+        let FieldValues::Keywords(values) = field.values(event) else { continue };
+        if values.is_empty() {
+            continue;
+        }
+        buf.clear();
+        buf.push(EXISTS);
+        buf.extend_from_slice(field.name().as_bytes());
+        f(buf);
+        let n = field_number(field);
+        for v in &values {
+            buf.clear();
+            buf.push(KEYWORD);
+            buf.push(n);
+            if push_keyword(buf, v) {
+                f(buf);
+            }
+        }
+        if field == KnownField::SourceIp {
+            for v in &values {
+                if let Ok(ip) = v.parse::<IpAddr>() {
+                    f(&ip_term(to_v6(ip)));
+                }
+            }
+        }
+    }
+    for_each_present_path(&event.raw, |p| {
+        buf.clear();
+        buf.push(EXISTS);
+        buf.push(b'@');
+        buf.extend_from_slice(p.as_bytes());
+        f(buf);
+    });
+    buf.clear();
+    buf.push(RAW);
+    raw_terms(&event.raw, buf, true, f);
+    let mut words = |s: &str| {
+        for_each_word(s, |_, w| {
+            buf.clear();
+            buf.push(WORD);
+            buf.extend_from_slice(w.as_bytes());
+            f(buf);
+        })
+    };
+    words(&event.title);
+    for_each_string(&event.raw, &mut words);
+}
+
+/// `path` holds `r` and the path so far (segments split by [`PATH_SEP`]).
+fn raw_terms(value: &Value, path: &mut Vec<u8>, top: bool, f: &mut dyn FnMut(&[u8])) {
+    match value {
+        Value::Null => {}
+        Value::Bool(b) => {
+            let len = path.len();
+            path.extend_from_slice(&[PATH_END, BOOL, *b as u8]);
+            f(path);
+            path.truncate(len);
+        }
+        Value::Number(n) => {
+            if let Some(x) = n.as_f64() {
+                let len = path.len();
+                path.extend_from_slice(&[PATH_END, NUM]);
+                path.extend_from_slice(&ordered_f64(x));
+                f(path);
+                path.truncate(len);
+            }
+        }
+        Value::String(s) => {
+            let len = path.len();
+            path.extend_from_slice(&[PATH_END, STR]);
+            if push_keyword(path, s) {
+                f(path);
+            }
+            path.truncate(len);
+        }
+        // Arrays are transparent: their items are at the array's own path.
+        Value::Array(items) => items.iter().for_each(|v| raw_terms(v, path, top, f)),
+        Value::Object(map) => {
+            for (key, child) in map {
+                let len = path.len();
+                if !top {
+                    path.push(PATH_SEP);
+                }
+                path.extend_from_slice(key.as_bytes());
+                raw_terms(child, path, false, f);
+                path.truncate(len);
+            }
+        }
+    }
+}
+
+/// Every string leaf of the record, in document order (as `Event::raw_strings`).
+fn for_each_string(value: &Value, f: &mut dyn FnMut(&str)) {
+    match value {
+        Value::String(s) => f(s),
+        Value::Array(items) => items.iter().for_each(|v| for_each_string(v, f)),
+        Value::Object(map) => map.values().for_each(|v| for_each_string(v, f)),
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn raw_terms_use_path_segments_and_types() {
+        let raw = serde_json::json!({"eventTime": "2024-08-01T00:00:00Z", "a": {"B": "X", "n": 5, "t": true},
+            "list": [{"k": "v"}, "w"], "dot.key": "y", "nothing": null});
+        let bytes = raw.to_string().into_bytes();
+        let e = trailwatch_cloudtrail::normalize(raw, &bytes, &Default::default()).unwrap();
+        let mut terms = Vec::new();
+        for_each_term(&e, &mut Vec::new(), &mut |t| terms.push(t.to_vec()));
+        let has = |t: &[u8]| terms.iter().any(|x| x == t);
+        let mut s = raw_prefix("a.B");
+        s.extend_from_slice(b"sx");
+        assert!(has(&s));
+        let mut n = raw_prefix("a.n");
+        n.push(NUM);
+        n.extend_from_slice(&ordered_f64(5.0));
+        assert!(has(&n));
+        let mut k = raw_prefix("list.k");
+        k.extend_from_slice(b"sv");
+        assert!(has(&k));
+        let mut w = raw_prefix("list");
+        w.extend_from_slice(b"sw");
+        assert!(has(&w));
+        // A key with a dot is one segment: `@dot.key:y` looks for nested keys, as the evaluator does.
+        let mut d = raw_prefix("dot.key");
+        d.extend_from_slice(b"sy");
+        assert!(!has(&d));
+        assert!(has(&exists_term("@dot.key")));
+        assert!(has(&exists_term("@a.B")));
+        assert!(!has(&exists_term("@nothing")));
+        assert!(has(&word_term("x")));
+    }
+
+    #[test]
+    fn prefix_ends() {
+        assert_eq!(prefix_end(b"ab"), Some(b"ac".to_vec()));
+        assert_eq!(prefix_end(&[b'a', 0xff]), Some(b"b".to_vec()));
+        assert_eq!(prefix_end(&[0xff]), None);
+    }
+}
