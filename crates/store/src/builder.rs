@@ -19,8 +19,10 @@ use crate::codec::{bitpack, bits_for, put_u32, put_u64, put_varint};
 use crate::terms::{columns, for_each_term};
 use crate::{Error, Result};
 
-/// Bytes of records (and titles) compressed together; a read decompresses one block.
-pub const BLOCK_BYTES: usize = 128 * 1024;
+/// Bytes of records (and titles) compressed together; a read decompresses one block (~1 ms).
+/// Large blocks compress CloudTrail's repetitive JSON far better: 0.66x the gzipped input at
+/// 1 MiB against 0.90x at 128 KiB.
+pub const BLOCK_BYTES: usize = 1024 * 1024;
 /// Posting lists at least this long are stored as roaring bitmaps, shorter ones as varints.
 pub const ROARING_MIN: u32 = 32;
 /// Terms per dictionary block (the first is stored whole, the others front-coded).
@@ -54,7 +56,7 @@ struct Column {
 
 pub struct Builder {
     docs: u32,
-    hasher: FxBuildHasher,
+    hasher: foldhash::fast::FixedState,
     table: HashTable<u32>,
     arena: Vec<u8>,
     /// Term `i` is `arena[ends[i - 1]..ends[i]]` (`ends[-1]` = 0).
@@ -86,7 +88,7 @@ impl Builder {
             zstd::bulk::Compressor::new(ZSTD_LEVEL).map_err(|e| Error::Directory(format!("zstd: {e}")))?;
         Ok(Builder {
             docs: 0,
-            hasher: FxBuildHasher,
+            hasher: foldhash::fast::FixedState::with_seed(0x7472_6169_6c77_6174),
             table: HashTable::new(),
             arena: Vec::new(),
             ends: Vec::new(),

@@ -105,6 +105,39 @@ struct BuilderThread {
     handle: Option<std::thread::JoinHandle<()>>,
 }
 
+impl Writer {
+    /// Hands a batch to the next builder with room, or waits for the first one to have room:
+    /// a builder busy writing its segment does not hold the others up.
+    fn dispatch(&mut self, mut msg: Msg) -> Result<()> {
+        let stopped = || Error::Directory("a builder thread stopped".into());
+        let txs: Vec<&Sender<Msg>> = self.builders.iter().filter_map(|b| b.tx.as_ref()).collect();
+        if txs.len() != self.builders.len() || txs.is_empty() {
+            return Err(stopped());
+        }
+        let n = txs.len();
+        for k in 0..n {
+            let i = (self.next + k) % n;
+            match txs[i].try_send(msg) {
+                Ok(()) => {
+                    self.next = i + 1;
+                    return Ok(());
+                }
+                Err(crossbeam_channel::TrySendError::Full(m)) => msg = m,
+                Err(crossbeam_channel::TrySendError::Disconnected(_)) => return Err(stopped()),
+            }
+        }
+        let mut select = crossbeam_channel::Select::new();
+        for tx in &txs {
+            select.send(tx);
+        }
+        let op = select.select();
+        let i = op.index();
+        op.send(txs[i], msg).map_err(|_| stopped())?;
+        self.next = i + 1;
+        Ok(())
+    }
+}
+
 impl Drop for Writer {
     fn drop(&mut self) {
         for b in &mut self.builders {
@@ -530,12 +563,7 @@ impl EventStore for EmbeddedStore {
             w.filter = filter;
         }
         if !batch.is_empty() {
-            let i = w.next % w.builders.len();
-            w.next += 1;
-            let sent = w.builders[i].tx.as_ref().is_some_and(|t| t.send(Msg::Add(batch)).is_ok());
-            if !sent {
-                return Err(Error::Directory("a builder thread stopped".into()));
-            }
+            w.dispatch(Msg::Add(batch))?;
         }
         Ok(stats)
     }

@@ -1,8 +1,9 @@
 //! A [`Query`] evaluated on one segment: the set of its documents that match, rule by rule as
 //! `trailwatch_query::matches` decides (the property test in `tests/agreement.rs` holds the two
-//! together). Everything is answered from the dictionary and postings but multi-word phrases:
-//! the index has no positions, so documents holding all the words are checked against their
-//! stored record and title.
+//! together). Everything is answered from the dictionary and postings but some phrases: the
+//! index has no positions, but pairs of adjacent words made of letters (`"not authorized"`),
+//! so a two-word phrase of letters is exact, and other phrases are narrowed with pairs and
+//! words, then checked against the candidates' stored record and title.
 
 use std::net::Ipv6Addr;
 use std::ops::{Bound, RangeBounds};
@@ -56,12 +57,25 @@ pub fn eval(q: &Query, seg: &Segment, scope: &RoaringBitmap, v: &mut dyn Verifie
             [] => RoaringBitmap::new(),
             [(_, w)] => seg.term_docs(&word_term(w))? & scope,
             _ => {
+                // Words next to each other must be indexed as a pair; two words at positions
+                // 0 and 1 are exactly their pair, longer phrases are checked on the record.
                 let mut cands = scope.clone();
-                for (_, w) in words {
-                    cands &= seg.term_docs(&word_term(w))?;
+                let mut exact = words.len() == 2;
+                for pair in words.windows(2) {
+                    let ((p1, w1), (p2, w2)) = (&pair[0], &pair[1]);
+                    if p1 + 1 == *p2 && is_pair_word(w1) && is_pair_word(w2) {
+                        cands &= seg.term_docs(&pair_term(w1, w2))?;
+                    } else {
+                        exact = false;
+                        cands &= seg.term_docs(&word_term(w1))?;
+                        cands &= seg.term_docs(&word_term(w2))?;
+                    }
                     if cands.is_empty() {
                         return Ok(cands);
                     }
+                }
+                if exact {
+                    return Ok(cands);
                 }
                 let mut out = RoaringBitmap::new();
                 for doc in &cands {
@@ -150,11 +164,43 @@ fn known(f: KnownField, pred: &Predicate, seg: &Segment, scope: &RoaringBitmap) 
         let docs = scope.iter().filter(|d| keep(col(*d)));
         return Ok(RoaringBitmap::from_sorted_iter(docs).expect("sorted"));
     }
-    let prefix = keyword_prefix(f);
+    if let Predicate::Exists = pred {
+        return seg.term_docs(&exists_term(f.name()));
+    }
+    if let Predicate::Cidr(net) = pred {
+        if f == KnownField::SourceIp {
+            let (lo, hi) = cidr_bounds_v6(net);
+            let to = match u128::from(hi).checked_add(1) {
+                Some(next) => ip_term(Ipv6Addr::from(next)),
+                None => vec![IP + 1],
+            };
+            return seg.union_range(&ip_term(lo), Some(&to), &mut |_| true);
+        }
+    }
+    // The field's own terms, then (for aliases) its raw path's where they stand for it.
+    let mut out = keyword_docs(pred, seg, &keyword_prefix(f))?;
+    if let Some(path) = alias(f) {
+        let mut prefix = raw_prefix(path);
+        prefix.push(STR);
+        let from_raw = keyword_docs(pred, seg, &prefix)?;
+        if !from_raw.is_empty() {
+            out |= from_raw - seg.term_docs(&not_alias_term(f))?;
+        }
+    }
+    Ok(out)
+}
+
+/// Documents with a keyword term `prefix` + k where k satisfies `pred`.
+fn keyword_docs(pred: &Predicate, seg: &Segment, prefix: &[u8]) -> Result<RoaringBitmap> {
+    let prefix = prefix.to_vec();
     Ok(match pred {
-        Predicate::Exists => seg.term_docs(&exists_term(f.name()))?,
+        Predicate::Exists => RoaringBitmap::new(),
         Predicate::Equals(v) => match text::keyword(v) {
-            Some(k) => seg.term_docs(&keyword_term(f, &k))?,
+            Some(k) => {
+                let mut t = prefix.clone();
+                t.extend_from_slice(k.as_bytes());
+                seg.term_docs(&t)?
+            }
             None => RoaringBitmap::new(),
         },
         Predicate::Wildcard(glob) => glob_terms(seg, &prefix, glob)?,
@@ -163,24 +209,15 @@ fn known(f: KnownField, pred: &Predicate, seg: &Segment, scope: &RoaringBitmap) 
             None => RoaringBitmap::new(),
         },
         Predicate::Cidr(net) => {
-            let (lo, hi) = cidr_bounds_v6(net);
-            if f == KnownField::SourceIp {
-                let to = match u128::from(hi).checked_add(1) {
-                    Some(next) => ip_term(Ipv6Addr::from(next)),
-                    None => vec![IP + 1],
-                };
-                seg.union_range(&ip_term(lo), Some(&to), &mut |_| true)?
-            } else {
-                // Other fields hold no address terms: read each value as an address.
-                let n = prefix.len();
-                let to = prefix_end(&prefix);
-                seg.union_range(&prefix, to.as_deref(), &mut |t| {
-                    std::str::from_utf8(&t[n..])
-                        .ok()
-                        .and_then(|s| s.parse::<std::net::IpAddr>().ok())
-                        .is_some_and(|ip| trailwatch_query::ast::cidr_contains(net, ip))
-                })?
-            }
+            // Other fields hold no address terms: read each value as an address.
+            let n = prefix.len();
+            let to = prefix_end(&prefix);
+            seg.union_range(&prefix, to.as_deref(), &mut |t| {
+                std::str::from_utf8(&t[n..])
+                    .ok()
+                    .and_then(|s| s.parse::<std::net::IpAddr>().ok())
+                    .is_some_and(|ip| trailwatch_query::ast::cidr_contains(net, ip))
+            })?
         }
     })
 }

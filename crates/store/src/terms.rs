@@ -9,6 +9,13 @@
 //! | `i` | 16 bytes of IPv6 (IPv4 mapped) | CIDR blocks on `source_ip` |
 //! | `r` | path segments split by 0x01, 0x00, a type byte, the value | `@path:value` and ranges |
 //! | `w` | a lowercase word | free text |
+//! | `p` | two words split by a space | two words next to each other in one string (phrases) |
+//! | `x` | field number | the field's value is not its raw path's (see [`alias`]) |
+//!
+//! Aliases: most known fields copy one string of the record (`action` is `eventName`). Their
+//! keyword terms would repeat the raw path's, so an event gets a field's `k` term only when its
+//! value differs from the raw path's strings, plus an `x` term then if the path has strings at
+//! all. A field's term set is then its `k` terms, or else its raw path's `s` terms unless `x`.
 //!
 //! Raw values: `s` and the lowercase keyword for strings, `n` and [`ordered_f64`] for numbers
 //! (compared as f64, as the evaluator does), `b` and 0 or 1 for booleans.
@@ -16,7 +23,7 @@
 use std::net::{IpAddr, Ipv6Addr};
 
 use serde_json::Value;
-use trailwatch_cloudtrail::event::for_each_present_path;
+use trailwatch_cloudtrail::event::{for_each_present_path, for_each_value_at};
 use trailwatch_cloudtrail::Event;
 use trailwatch_query::text::{for_each_word, MAX_KEYWORD_BYTES};
 use trailwatch_query::{FieldKind, FieldValues, KnownField};
@@ -28,6 +35,8 @@ pub const EXISTS: u8 = b'e';
 pub const IP: u8 = b'i';
 pub const RAW: u8 = b'r';
 pub const WORD: u8 = b'w';
+pub const NOT_ALIAS: u8 = b'x';
+pub const PAIR: u8 = b'p';
 
 pub const PATH_SEP: u8 = 0x01;
 pub const PATH_END: u8 = 0x00;
@@ -49,6 +58,35 @@ pub fn is_facetable(field: KnownField) -> bool {
 /// The facetable fields, in catalogue order: the columns of a segment.
 pub fn columns() -> impl Iterator<Item = KnownField> {
     KnownField::ALL.iter().copied().filter(|f| is_facetable(*f))
+}
+
+/// The raw path a known field usually copies.
+pub fn alias(f: KnownField) -> Option<&'static str> {
+    use KnownField::*;
+    Some(match f {
+        Id => "eventID",
+        Account => "recipientAccountId",
+        Region => "awsRegion",
+        Source => "eventSource",
+        Action => "eventName",
+        EventType => "eventType",
+        ActorType => "userIdentity.type",
+        ActorArn => "userIdentity.arn",
+        ActorAccount => "userIdentity.accountId",
+        ActorPrincipalId => "userIdentity.principalId",
+        ActorAccessKey => "userIdentity.accessKeyId",
+        ActorInvokedBy => "userIdentity.invokedBy",
+        SourceIp => "sourceIPAddress",
+        UserAgent => "userAgent",
+        ErrorCode => "errorCode",
+        ErrorMessage => "errorMessage",
+        RequestId => "requestID",
+        _ => return None,
+    })
+}
+
+pub fn not_alias_term(f: KnownField) -> Vec<u8> {
+    vec![NOT_ALIAS, field_number(f)]
 }
 
 /// Appends the keyword form of `value` (as `text::keyword`): lowercase; false (nothing
@@ -111,6 +149,21 @@ pub fn raw_prefix(path: &str) -> Vec<u8> {
     t
 }
 
+/// Whether a word takes part in pairs: letters only. Identifiers (ids, keys, numbers, most
+/// of what CloudTrail strings hold) would make pairs by the million, each for one event.
+pub fn is_pair_word(w: &str) -> bool {
+    w.chars().all(char::is_alphabetic)
+}
+
+/// Two words next to each other in one string (both [`is_pair_word`]).
+pub fn pair_term(first: &str, second: &str) -> Vec<u8> {
+    let mut t = vec![PAIR];
+    t.extend_from_slice(first.as_bytes());
+    t.push(b' ');
+    t.extend_from_slice(second.as_bytes());
+    t
+}
+
 pub fn word_term(word: &str) -> Vec<u8> {
     let mut t = vec![WORD];
     t.extend_from_slice(word.as_bytes());
@@ -137,21 +190,46 @@ pub fn for_each_term(event: &Event, buf: &mut Vec<u8>, f: &mut dyn FnMut(&[u8]))
             continue;
         }
         let FieldValues::Keywords(values) = field.values(event) else { continue };
-        if values.is_empty() {
-            continue;
+        if !values.is_empty() {
+            buf.clear();
+            buf.push(EXISTS);
+            buf.extend_from_slice(field.name().as_bytes());
+            f(buf);
         }
-        buf.clear();
-        buf.push(EXISTS);
-        buf.extend_from_slice(field.name().as_bytes());
-        f(buf);
         let n = field_number(field);
+        let mut own: Vec<Vec<u8>> = Vec::with_capacity(values.len());
         for v in &values {
+            let mut k = Vec::new();
+            if push_keyword(&mut k, v) {
+                own.push(k);
+            }
+        }
+        if let Some(path) = alias(field) {
+            let mut raw: Vec<Vec<u8>> = Vec::new();
+            for_each_value_at(&event.raw, path, &mut |v| {
+                let mut k = Vec::new();
+                if let Value::String(s) = v {
+                    if push_keyword(&mut k, s) {
+                        raw.push(k);
+                    }
+                }
+            });
+            own.sort_unstable();
+            own.dedup();
+            raw.sort_unstable();
+            raw.dedup();
+            if raw == own {
+                own.clear();
+            } else if !raw.is_empty() {
+                f(&not_alias_term(field));
+            }
+        }
+        for k in &own {
             buf.clear();
             buf.push(KEYWORD);
             buf.push(n);
-            if push_keyword(buf, v) {
-                f(buf);
-            }
+            buf.extend_from_slice(k);
+            f(buf);
         }
         if field == KnownField::SourceIp {
             for v in &values {
@@ -171,12 +249,27 @@ pub fn for_each_term(event: &Event, buf: &mut Vec<u8>, f: &mut dyn FnMut(&[u8]))
     buf.clear();
     buf.push(RAW);
     raw_terms(&event.raw, buf, true, f);
+    let mut prev = Vec::new();
     let mut words = |s: &str| {
-        for_each_word(s, |_, w| {
+        let mut prev_pos = None;
+        for_each_word(s, |pos, w| {
             buf.clear();
             buf.push(WORD);
             buf.extend_from_slice(w.as_bytes());
             f(buf);
+            let alpha = is_pair_word(w);
+            if alpha && prev_pos.is_some_and(|p: u32| p + 1 == pos) {
+                buf.clear();
+                buf.push(PAIR);
+                buf.extend_from_slice(&prev);
+                buf.push(b' ');
+                buf.extend_from_slice(w.as_bytes());
+                f(buf);
+            }
+            prev.clear();
+            prev.extend_from_slice(w.as_bytes());
+            // A pair starts only at a word that may begin one.
+            prev_pos = if alpha { Some(pos) } else { None };
         })
     };
     words(&event.title);

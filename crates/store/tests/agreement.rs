@@ -94,6 +94,12 @@ fn odd_records() -> Vec<Vec<u8>> {
         if i % 5 == 0 {
             rec.as_object_mut().unwrap().remove("readOnly");
         }
+        if i % 9 == 0 {
+            // Shapes where a normalized field is not a copy of its raw path.
+            rec["userIdentity"]["type"] = json!([kind, "Root"]);
+            rec["awsRegion"] = json!(["r1", region]);
+            rec["eventID"] = json!("");
+        }
         out.push(serde_json::to_vec(&rec).unwrap());
     }
     out
