@@ -220,6 +220,7 @@ pub fn ingest(
             observer.progress(&progress);
         }
         commit(store, state, &mut finished)?;
+        store.finish()?;
         Ok(())
     })?;
     progress.elapsed = started.elapsed();

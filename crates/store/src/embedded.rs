@@ -26,7 +26,7 @@ use crate::builder::Builder;
 use crate::exec::{eval, Verifier};
 use crate::idfilter::IdFilter;
 use crate::segment::{Block, Segment};
-use crate::terms::{is_facetable, keyword_term};
+use crate::terms::is_facetable;
 use crate::{
     AddStats, Error, EventStore, FacetRequest, FacetResult, FacetValue, Histogram, HistogramRequest,
     NewEvent, Order, Result, SearchRequest, SearchResult, Series, StoreStats, StoredEvent, TimeRange,
@@ -34,6 +34,11 @@ use crate::{
 
 /// Most buckets a histogram may have.
 pub const MAX_BUCKETS: usize = 10_000;
+
+/// Segments are merged until they hold this many events.
+pub const MAX_MERGED_DOCS: u64 = 2_000_000;
+/// How many small segments a merge takes at most (and how many make one worth it).
+pub const MERGE_FACTOR: usize = 8;
 
 const MANIFEST: &str = "manifest.json";
 const FORMAT: u32 = 1;
@@ -87,11 +92,19 @@ pub struct EmbeddedStore {
 
 struct Writer {
     _lock: File,
+    names: Arc<Names>,
+    merging: Option<Merging>,
     builders: Vec<BuilderThread>,
     next: usize,
     filter: IdFilter,
     /// Id hashes added since the last commit (not yet visible to readers).
     pending: HashSet<u64>,
+}
+
+/// A merge running in the background.
+struct Merging {
+    inputs: Vec<ManifestSegment>,
+    handle: std::thread::JoinHandle<Result<(String, u32)>>,
 }
 
 enum Msg {
@@ -103,6 +116,28 @@ enum Msg {
 struct BuilderThread {
     tx: Option<Sender<Msg>>,
     handle: Option<std::thread::JoinHandle<()>>,
+}
+
+/// The smallest segments, when enough of them are small: up to [`MERGE_FACTOR`] of them, as
+/// many as fit in [`MAX_MERGED_DOCS`].
+fn pick_merge(segs: &[Arc<Live>]) -> Option<Vec<Arc<Live>>> {
+    let mut small: Vec<&Arc<Live>> = segs.iter().filter(|l| l.live.len() < MAX_MERGED_DOCS / 2).collect();
+    if small.len() < MERGE_FACTOR {
+        return None;
+    }
+    small.sort_by_key(|l| l.live.len());
+    let mut picked = Vec::new();
+    let mut total = 0;
+    for l in small.into_iter().take(MERGE_FACTOR) {
+        if total + l.live.len() > MAX_MERGED_DOCS {
+            break;
+        }
+        total += l.live.len();
+        picked.push(l.clone());
+    }
+    // In the manifest's order, so merged documents keep their order.
+    picked.sort_by_key(|l| segs.iter().position(|s| Arc::ptr_eq(s, l)));
+    (picked.len() >= 2).then_some(picked)
 }
 
 impl Writer {
@@ -140,6 +175,10 @@ impl Writer {
 
 impl Drop for Writer {
     fn drop(&mut self) {
+        // An unfinished merge's file is named by no manifest: the next writer deletes it.
+        if let Some(m) = self.merging.take() {
+            let _ = m.handle.join();
+        }
         for b in &mut self.builders {
             b.tx.take();
             if let Some(h) = b.handle.take() {
@@ -339,7 +378,15 @@ impl EmbeddedStore {
                 builders.push(BuilderThread { tx: Some(tx), handle: Some(handle) });
             }
             let filter = self.build_filter(0);
-            *guard = Some(Writer { _lock: lock, builders, next: 0, filter, pending: HashSet::new() });
+            *guard = Some(Writer {
+                _lock: lock,
+                names,
+                merging: None,
+                builders,
+                next: 0,
+                filter,
+                pending: HashSet::new(),
+            });
         }
         Ok(guard)
     }
@@ -393,14 +440,92 @@ impl EmbeddedStore {
 
     fn find(&self, segs: &[Arc<Live>], id: &str) -> Result<Option<(usize, u32)>> {
         let Some(k) = text::keyword(id) else { return Ok(None) };
-        let term = keyword_term(KnownField::Id, &k);
+        let hash = crate::id_hash(id);
         for (i, l) in segs.iter().enumerate() {
-            let docs = l.seg.term_docs(&term)?;
+            if !l.seg.may_hold(hash) {
+                continue;
+            }
+            let docs = self.id_docs(l, &k)?;
             if let Some(d) = docs.iter().find(|d| l.live.contains(*d)) {
                 return Ok(Some((i, d)));
             }
         }
         Ok(None)
+    }
+
+    /// The documents of `l` whose id is the keyword `k` (the id term, or the raw eventID's).
+    fn id_docs(&self, l: &Live, k: &str) -> Result<RoaringBitmap> {
+        let q = Query::Field(
+            trailwatch_query::FieldRef::Known(KnownField::Id),
+            trailwatch_query::Predicate::Equals(k.to_owned()),
+        );
+        eval(&q, &l.seg, &l.live, &mut RecordVerifier::default())
+    }
+
+    /// Applies a finished merge, and starts the next one the policy asks for. With `wait`,
+    /// runs merges until none is due.
+    fn maintain(&self, w: &mut Writer, wait: bool) -> Result<()> {
+        loop {
+            if let Some(m) = w.merging.take() {
+                if !wait && !m.handle.is_finished() {
+                    w.merging = Some(m);
+                    return Ok(());
+                }
+                let result =
+                    m.handle.join().map_err(|_| Error::Directory("a merge thread panicked".into()))?;
+                self.apply_merge(&m.inputs, result?)?;
+            }
+            let Some(inputs) = pick_merge(&self.segments()) else { return Ok(()) };
+            let names = w.names.clone();
+            let entries = inputs.iter().map(|l| l.entry.clone()).collect();
+            let handle = std::thread::Builder::new()
+                .name("segment-merge".into())
+                .spawn(move || -> Result<(String, u32)> {
+                    let name = names.take();
+                    let path = names.dir.join(format!("{name}.seg"));
+                    let parts: Vec<crate::merge::Input<'_>> =
+                        inputs.iter().map(|l| crate::merge::Input { seg: &l.seg, live: &l.live }).collect();
+                    let docs = crate::merge::merge(&parts, &path)?;
+                    Ok((name, docs))
+                })
+                .map_err(|e| Error::Directory(format!("cannot start a merge thread: {e}")))?;
+            w.merging = Some(Merging { inputs: entries, handle });
+            if !wait {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Replaces the merged segments by their merge in the manifest, unless they changed since
+    /// (a retention run deleted from them): then the merge is dropped.
+    fn apply_merge(&self, inputs: &[ManifestSegment], (name, docs): (String, u32)) -> Result<()> {
+        let segs = self.segments();
+        let current: Vec<ManifestSegment> = segs.iter().map(|l| l.entry.clone()).collect();
+        if !inputs.iter().all(|i| current.contains(i)) {
+            let _ = std::fs::remove_file(self.index_dir.join(format!("{name}.seg")));
+            return Ok(());
+        }
+        let mut m = Manifest { format: FORMAT, segments: Vec::with_capacity(current.len()) };
+        let mut placed = false;
+        for e in current {
+            if inputs.contains(&e) {
+                if !placed {
+                    m.segments.push(ManifestSegment { name: name.clone(), docs, deleted: None });
+                    placed = true;
+                }
+            } else {
+                m.segments.push(e);
+            }
+        }
+        self.write_manifest(&m)?;
+        self.refresh()?;
+        for i in inputs {
+            let _ = std::fs::remove_file(self.index_dir.join(format!("{}.seg", i.name)));
+            if let Some(d) = &i.deleted {
+                let _ = std::fs::remove_file(self.index_dir.join(d));
+            }
+        }
+        Ok(())
     }
 
     /// The documents of `l` in the time range.
@@ -438,10 +563,13 @@ impl EmbeddedStore {
             .unwrap_or(0)
     }
 
-    /// Kept for callers that waited for background merges; segments are never merged in the
-    /// background, so there is nothing to wait for.
+    /// Runs the merges that are due to the end (a writer's work only: without one, nothing).
     pub fn wait_merges(&self) -> Result<()> {
-        Ok(())
+        let mut guard = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        match guard.as_mut() {
+            Some(w) => self.maintain(w, true),
+            None => Ok(()),
+        }
     }
 
     fn commit_locked(&self, w: &mut Writer) -> Result<()> {
@@ -479,7 +607,7 @@ impl EmbeddedStore {
             self.refresh()?;
         }
         w.pending.clear();
-        Ok(())
+        self.maintain(w, false)
     }
 
     fn read_event(l: &Live, doc: u32, cache: &mut BlockCache) -> Result<StoredEvent> {
@@ -574,6 +702,10 @@ impl EventStore for EmbeddedStore {
         self.commit_locked(w)
     }
 
+    fn finish(&self) -> Result<()> {
+        self.wait_merges()
+    }
+
     fn search(&self, req: &SearchRequest) -> Result<SearchResult> {
         let matched = self.matching(&req.query, req.range)?;
         let total: u64 = matched.iter().map(|(_, d)| d.len()).sum();
@@ -630,7 +762,8 @@ impl EventStore for EmbeddedStore {
             )));
         }
         let matched = self.matching(&req.query, req.range)?;
-        let parts: Vec<(Vec<(String, u64)>, u64)> = matched
+        // Values stay borrowed from the segments until the top ones are chosen.
+        let parts: Vec<(Vec<(&str, u64)>, u64)> = matched
             .par_iter()
             .map(|(l, docs)| {
                 let Some(col) = l.seg.column(req.field) else { return (Vec::new(), docs.len()) };
@@ -656,31 +789,25 @@ impl EventStore for EmbeddedStore {
                     .enumerate()
                     .skip(1)
                     .filter(|(_, n)| **n > 0)
-                    .map(|(o, n)| (l.seg.value(col, o as u32 - 1).to_owned(), *n))
+                    .map(|(o, n)| (l.seg.value(col, o as u32 - 1), *n))
                     .collect();
                 (values, missing)
             })
             .collect();
-        let mut missing = 0;
-        let mut merged: HashMap<String, u64> = HashMap::new();
-        let single = parts.len() == 1;
-        let mut values: Vec<FacetValue> = Vec::new();
-        for (vals, m) in parts {
-            missing += m;
-            if single {
-                values = vals.into_iter().map(|(value, count)| FacetValue { value, count }).collect();
-            } else {
-                for (v, n) in vals {
-                    *merged.entry(v).or_default() += n;
-                }
+        let missing = parts.iter().map(|(_, m)| m).sum();
+        let mut merged: HashMap<&str, u64, rustc_hash::FxBuildHasher> = HashMap::default();
+        for (vals, _) in &parts {
+            merged.reserve(vals.len() / 2);
+            for (v, n) in vals {
+                *merged.entry(v).or_default() += n;
             }
         }
-        if !single {
-            values = merged.into_iter().map(|(value, count)| FacetValue { value, count }).collect();
-        }
-        values.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.value.cmp(&b.value)));
-        let other = values.iter().skip(req.size).map(|v| v.count).sum();
-        values.truncate(req.size);
+        let mut top: Vec<(&str, u64)> = merged.into_iter().collect();
+        top.sort_unstable_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0)));
+        let other = top.iter().skip(req.size).map(|v| v.1).sum();
+        top.truncate(req.size);
+        let values: Vec<FacetValue> =
+            top.into_iter().map(|(v, count)| FacetValue { value: v.to_owned(), count }).collect();
         Ok(FacetResult { field: req.field.name(), values, other, missing })
     }
 

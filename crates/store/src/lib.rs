@@ -10,6 +10,8 @@ mod codec;
 mod embedded;
 mod exec;
 mod idfilter;
+mod merge;
+mod segfile;
 mod segment;
 mod state;
 mod terms;
@@ -161,6 +163,10 @@ pub trait EventStore: Send + Sync {
     fn add(&self, events: Vec<NewEvent>) -> Result<AddStats>;
     /// Makes every event added so far durable and searchable.
     fn commit(&self) -> Result<()>;
+    /// Completes background work (segment merges) before the process ends.
+    fn finish(&self) -> Result<()> {
+        Ok(())
+    }
     fn search(&self, request: &SearchRequest) -> Result<SearchResult>;
     fn count(&self, query: &Query, range: TimeRange) -> Result<u64>;
     fn facets(&self, request: &FacetRequest) -> Result<FacetResult>;

@@ -9,8 +9,8 @@ use memmap2::Mmap;
 use roaring::RoaringBitmap;
 use trailwatch_query::KnownField;
 
-use crate::builder::*;
 use crate::codec::{damaged, i64_at, u32_at, u64_at, unpack, Cursor};
+use crate::segfile::*;
 use crate::terms::columns;
 use crate::{Error, Result};
 
@@ -31,6 +31,32 @@ impl Block {
             .ok_or_else(|| damaged("record block"))?;
         let title = std::str::from_utf8(&self.raw[at + r..at + r + t]).map_err(|_| damaged("title"))?;
         Ok((&self.raw[at..at + r], title))
+    }
+}
+
+/// Walks a dictionary in order.
+pub struct TermIter<'a> {
+    cursor: Cursor<'a>,
+    pub term: Vec<u8>,
+}
+
+impl TermIter<'_> {
+    /// Moves to the next term (then in `self.term`).
+    pub fn next_entry(&mut self) -> Result<Option<Entry>> {
+        let c = &mut self.cursor;
+        if c.is_done() {
+            return Ok(None);
+        }
+        let shared = c.varint()? as usize;
+        let len = c.varint()? as usize;
+        if shared > self.term.len() {
+            return Err(damaged("dictionary prefix"));
+        }
+        self.term.truncate(shared);
+        self.term.extend_from_slice(c.take(len)?);
+        let df = c.varint()? as u32;
+        let at = c.varint()?;
+        Ok(Some(Entry { df, at }))
     }
 }
 
@@ -102,7 +128,7 @@ impl Segment {
         let (docs, min_time, max_time) = (m.u32()?, m.u64()? as i64, m.u64()? as i64);
         (seg.docs, seg.min_time, seg.max_time) = (docs, min_time, max_time);
         let n = seg.docs as usize;
-        for s in [S_TIME, S_RECEIVED, S_ID_HASH] {
+        for s in [S_TIME, S_RECEIVED, S_ID_HASH, S_IDS_SORTED] {
             if seg.section(s).len() != n * 8 {
                 return Err(damaged("column length"));
             }
@@ -189,6 +215,54 @@ impl Segment {
 
     pub fn id_hash(&self, doc: u32) -> u64 {
         u64_at(self.section(S_ID_HASH), doc as usize)
+    }
+
+    /// Whether some document here has an id with this hash (a binary search over the sorted
+    /// hashes: it touches ~20 pages, where a dictionary lookup would touch the dictionary).
+    pub fn may_hold(&self, hash: u64) -> bool {
+        let sorted = self.section(S_IDS_SORTED);
+        let (mut lo, mut hi) = (0usize, self.docs as usize);
+        while lo < hi {
+            let mid = (lo + hi) / 2;
+            match u64_at(sorted, mid).cmp(&hash) {
+                Ordering::Less => lo = mid + 1,
+                Ordering::Greater => hi = mid,
+                Ordering::Equal => return true,
+            }
+        }
+        false
+    }
+
+    /// The stored bytes of record block `b` (length, then zstd data) and its document count.
+    pub fn sealed_block(&self, b: usize) -> Result<(&[u8], u32)> {
+        let idx = self.section(S_RECORD_INDEX);
+        let first = |b: usize| u32_at(&idx[b * 12..b * 12 + 4], 0);
+        let off = |b: usize| u64_at(&idx[b * 12 + 4..b * 12 + 12], 0) as usize;
+        let end = if b + 1 == self.record_blocks {
+            u64_at(&idx[self.record_blocks * 12..], 0) as usize
+        } else {
+            off(b + 1)
+        };
+        let next_first = if b + 1 == self.record_blocks { self.docs } else { first(b + 1) };
+        let recs = self.section(S_RECORDS);
+        if off(b) > end || end > recs.len() || next_first < first(b) {
+            return Err(damaged("record block"));
+        }
+        Ok((&recs[off(b)..end], next_first - first(b)))
+    }
+
+    pub fn record_blocks(&self) -> usize {
+        self.record_blocks
+    }
+
+    /// The sorted ordinal → value list of a column.
+    pub fn values<'a>(&'a self, col: &'a ColumnInfo) -> impl Iterator<Item = &'a str> + 'a {
+        (0..col.nvalues).map(move |o| self.value(col, o))
+    }
+
+    /// Every term with its entry, in order.
+    pub fn terms(&self) -> TermIter<'_> {
+        TermIter { cursor: Cursor::new(self.section(S_DICT)), term: Vec::new() }
     }
 
     /// The first term of dictionary block `b`.

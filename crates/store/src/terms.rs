@@ -106,12 +106,6 @@ pub fn push_keyword(out: &mut Vec<u8>, value: &str) -> bool {
     true
 }
 
-pub fn keyword_term(field: KnownField, keyword: &str) -> Vec<u8> {
-    let mut t = vec![KEYWORD, field_number(field)];
-    t.extend_from_slice(keyword.as_bytes());
-    t
-}
-
 /// The first bytes of every keyword term of `field`.
 pub fn keyword_prefix(field: KnownField) -> Vec<u8> {
     vec![KEYWORD, field_number(field)]

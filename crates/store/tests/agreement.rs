@@ -127,15 +127,27 @@ fn fixture() -> &'static Fixture {
             events.push(event.clone());
             batch.push(NewEvent { event, record: bytes });
         }
-        // Two commits, so the index has more than one segment.
-        let second = batch.split_off(batch.len() / 2);
-        store.add(batch).unwrap();
-        store.commit().unwrap();
-        store.add(second).unwrap();
-        store.commit().unwrap();
+        // Ten commits make ten segments; retention then deletes the oldest events from some of
+        // them, and merges (which start after the eighth commit) combine the small ones, so
+        // queries run on merged segments, on segments with deletions and on untouched ones.
+        let per = batch.len().div_ceil(10);
+        while !batch.is_empty() {
+            let rest = batch.split_off(per.min(batch.len()));
+            store.add(std::mem::replace(&mut batch, rest)).unwrap();
+            store.commit().unwrap();
+        }
         // Stratus records repeat some event ids: the store keeps the first of each.
         let mut seen = BTreeSet::new();
         events.retain(|e| seen.insert(e.id.to_lowercase()));
+        let mut times: Vec<i64> = events.iter().map(|e| e.time).collect();
+        times.sort_unstable();
+        let cutoff = times[times.len() / 20];
+        let deleted = store.delete_before(cutoff).unwrap();
+        events.retain(|e| e.time >= cutoff);
+        store.finish().unwrap();
+        let stats = store.stats().unwrap();
+        assert!(deleted > 0 && stats.segments < 10, "{deleted} deleted, {} segments", stats.segments);
+        assert_eq!(stats.events, events.len() as u64);
 
         let mut paths = BTreeSet::new();
         let mut strings = BTreeSet::new();
@@ -381,5 +393,59 @@ fn the_parsed_language_agrees_too() {
         let (s, m) = (store_ids(f, &parsed), memory_ids(f, &parsed));
         assert_eq!(s, m, "{q}");
         assert!(!m.is_empty(), "{q} should match something");
+    }
+}
+
+#[test]
+fn facets_and_histograms_count_what_memory_counts() {
+    let f = fixture();
+    for field in trailwatch_store::facetable_fields() {
+        let res = f
+            .store
+            .facets(&trailwatch_store::FacetRequest {
+                query: Query::All,
+                range: TimeRange::default(),
+                field,
+                size: 1000,
+            })
+            .unwrap();
+        let mut want: std::collections::BTreeMap<String, u64> = Default::default();
+        let mut missing = 0;
+        for e in &f.events {
+            let FieldValues::Keywords(vs) = field.values(e) else { continue };
+            if vs.is_empty() {
+                missing += 1;
+            }
+            for v in vs {
+                *want.entry(v.into_owned()).or_default() += 1;
+            }
+        }
+        let got: std::collections::BTreeMap<String, u64> =
+            res.values.iter().map(|v| (v.value.clone(), v.count)).collect();
+        assert_eq!(res.other, 0, "{}", field.name());
+        assert_eq!(got, want, "{}", field.name());
+        assert_eq!(res.missing, missing, "{}", field.name());
+    }
+    let (lo, hi) =
+        (f.events.iter().map(|e| e.time).min().unwrap(), f.events.iter().map(|e| e.time).max().unwrap());
+    let interval = 86_400_000;
+    let h = f
+        .store
+        .histogram(&trailwatch_store::HistogramRequest {
+            query: Query::All,
+            range: TimeRange { from: Some(lo), to: Some(hi + 1) },
+            interval_ms: interval,
+            by: Some((KnownField::Service, 3)),
+        })
+        .unwrap();
+    let total: u64 = h.series.iter().flat_map(|s| s.counts.iter()).sum();
+    assert_eq!(total, f.events.len() as u64);
+    for s in h.series.iter().filter(|s| s.value.is_some()) {
+        let name = s.value.as_deref().unwrap();
+        let mut want = vec![0u64; s.counts.len()];
+        for e in f.events.iter().filter(|e| e.service == name) {
+            want[((e.time - h.start) / interval) as usize] += 1;
+        }
+        assert_eq!(s.counts, want, "service {name}");
     }
 }
