@@ -55,7 +55,7 @@ pub struct StoreOptions {
 impl Default for StoreOptions {
     fn default() -> Self {
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, 4);
-        StoreOptions { writer_memory_bytes: 256 << 20, writer_threads: threads }
+        StoreOptions { writer_memory_bytes: 160 << 20, writer_threads: threads }
     }
 }
 

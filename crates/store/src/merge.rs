@@ -9,7 +9,7 @@ use std::path::Path;
 use roaring::RoaringBitmap;
 
 use crate::segfile::{
-    write_columns, write_doc_columns, BlockWriter, ColumnData, DictWriter, SegmentFile, S_COLUMNS,
+    write_doc_columns, BlockWriter, ColumnData, ColumnsWriter, DictWriter, SegmentFile, S_COLUMNS,
 };
 use crate::segment::{Entry, Segment, TermIter};
 use crate::terms::columns;
@@ -71,7 +71,7 @@ pub fn merge(inputs: &[Input<'_>], path: &Path) -> Result<u32> {
     write_doc_columns(&mut file, &time, &received, &ids)?;
     drop((time, received, ids));
 
-    let mut data = Vec::new();
+    let mut columns_out = ColumnsWriter::default();
     for field in columns() {
         let cols: Vec<_> = inputs.iter().map(|i| i.seg.column(field)).collect();
         // Merge the sorted dictionaries; `remap[input][old ordinal]` = merged ordinal.
@@ -112,12 +112,13 @@ pub fn merge(inputs: &[Input<'_>], path: &Path) -> Result<u32> {
                 starts.push(ords.len() as u32);
             }
         }
-        data.push(ColumnData { values, multi, starts, ords });
+        columns_out.add(&ColumnData { values, multi, starts, ords }, total);
     }
-    file.section(S_COLUMNS, &write_columns(&data, total))?;
-    drop(data);
+    file.section(S_COLUMNS, &columns_out.finish())?;
+    release(inputs);
 
     merge_terms(inputs, &maps, &mut file)?;
+    release(inputs);
 
     let mut blocks = BlockWriter::new()?;
     for (i, m) in inputs.iter().zip(&maps) {
@@ -136,11 +137,20 @@ pub fn merge(inputs: &[Input<'_>], path: &Path) -> Result<u32> {
                 }
             }
         }
+        i.seg.release_pages();
     }
     blocks.write(&mut file)?;
     file.finish()?;
     Ok(total)
 }
+
+/// See [`Segment::release_pages`].
+fn release(inputs: &[Input<'_>]) {
+    inputs.iter().for_each(|i| i.seg.release_pages());
+}
+
+/// Terms between two releases of the inputs' pages.
+const TERMS_PER_RELEASE: usize = 200_000;
 
 fn merge_terms(inputs: &[Input<'_>], maps: &[DocMap], file: &mut SegmentFile) -> Result<()> {
     let mut iters: Vec<TermIter<'_>> = inputs.iter().map(|i| i.seg.terms()).collect();
@@ -155,6 +165,7 @@ fn merge_terms(inputs: &[Input<'_>], maps: &[DocMap], file: &mut SegmentFile) ->
     }
     let mut dict = DictWriter::new(file)?;
     let mut docs: Vec<u32> = Vec::new();
+    let mut written = 0usize;
     while let Some(Reverse((term, k))) = heap.pop() {
         // Every input holding this term, in input order (ties pop by input number).
         let mut holders = vec![k];
@@ -179,6 +190,10 @@ fn merge_terms(inputs: &[Input<'_>], maps: &[DocMap], file: &mut SegmentFile) ->
         }
         if !docs.is_empty() {
             dict.add(file, &term, &docs)?;
+        }
+        written += 1;
+        if written.is_multiple_of(TERMS_PER_RELEASE) {
+            release(inputs);
         }
     }
     dict.finish(file)

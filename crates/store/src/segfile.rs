@@ -311,19 +311,33 @@ pub struct ColumnData<'a> {
 
 /// Columns: a directory of offsets, then per column its sorted dictionary and ordinals.
 pub fn write_columns(columns: &[ColumnData<'_>], docs: u32) -> Vec<u8> {
-    let mut body = Vec::new();
-    let mut offsets = Vec::new();
+    let mut w = ColumnsWriter::default();
     for col in columns {
-        offsets.push(body.len() as u64);
+        w.add(col, docs);
+    }
+    w.finish()
+}
+
+/// The columns section, one column at a time.
+#[derive(Default)]
+pub struct ColumnsWriter {
+    body: Vec<u8>,
+    offsets: Vec<u64>,
+}
+
+impl ColumnsWriter {
+    pub fn add(&mut self, col: &ColumnData<'_>, docs: u32) {
+        let body = &mut self.body;
+        self.offsets.push(body.len() as u64);
         // A column is multi-valued only if some document has more than one value.
         let multi = col.multi && col.starts.windows(2).any(|w| w[1] - w[0] > 1);
         body.push(multi as u8);
-        put_u32(&mut body, col.values.len() as u32);
+        put_u32(body, col.values.len() as u32);
         let mut at = 0u32;
-        put_u32(&mut body, 0);
+        put_u32(body, 0);
         for v in &col.values {
             at += v.len() as u32;
-            put_u32(&mut body, at);
+            put_u32(body, at);
         }
         for v in &col.values {
             body.extend_from_slice(v.as_bytes());
@@ -332,9 +346,9 @@ pub fn write_columns(columns: &[ColumnData<'_>], docs: u32) -> Vec<u8> {
             let bits = bits_for(col.values.len().saturating_sub(1) as u64);
             body.push(bits as u8);
             for s in &col.starts {
-                put_u32(&mut body, *s);
+                put_u32(body, *s);
             }
-            bitpack(&col.ords, bits, &mut body);
+            bitpack(&col.ords, bits, body);
         } else {
             // One value or none per document: ordinal + 1, 0 for none.
             let bits = bits_for(col.values.len() as u64);
@@ -346,15 +360,18 @@ pub fn write_columns(columns: &[ColumnData<'_>], docs: u32) -> Vec<u8> {
                     *slot = col.ords[s as usize] + 1;
                 }
             }
-            bitpack(&ords, bits, &mut body);
+            bitpack(&ords, bits, body);
         }
     }
-    let mut out = Vec::with_capacity(offsets.len() * 8 + body.len());
-    for o in offsets {
-        put_u64(&mut out, o);
+
+    pub fn finish(self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.offsets.len() * 8 + self.body.len());
+        for o in self.offsets {
+            put_u64(&mut out, o);
+        }
+        out.extend_from_slice(&self.body);
+        out
     }
-    out.extend_from_slice(&body);
-    out
 }
 
 /// The meta section and the per-document columns of time, received time and id hash, with

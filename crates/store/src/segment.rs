@@ -251,6 +251,15 @@ impl Segment {
         Ok((&recs[off(b)..end], next_first - first(b)))
     }
 
+    /// Drops this process's mapping of the file's pages (they stay in the page cache and come
+    /// back on the next read): a merge reads whole segments, which would otherwise all count as
+    /// the process's resident memory.
+    pub fn release_pages(&self) {
+        // SAFETY: the mapping is private, read-only and of a file that is never written again,
+        // so MADV_DONTNEED only drops clean pages, which are read back from the file if used.
+        let _ = unsafe { self.map.unchecked_advise(memmap2::UncheckedAdvice::DontNeed) };
+    }
+
     pub fn record_blocks(&self) -> usize {
         self.record_blocks
     }
