@@ -37,10 +37,9 @@ pub struct Builder {
     /// Term `i` is `arena[ends[i - 1]..ends[i]]` (`ends[-1]` = 0).
     ends: Vec<u32>,
     first: Vec<u32>,
-    last: Vec<u32>,
-    df: Vec<u32>,
-    /// Index into `lists` of the term's later postings (0: none yet).
-    more: Vec<u32>,
+    /// Per term: its last document, its document count, and the index into `lists` of its
+    /// later postings (0: none yet).
+    state: Vec<[u32; 3]>,
     lists: Vec<Vec<u8>>,
     time: Vec<i64>,
     received: Vec<i64>,
@@ -48,6 +47,11 @@ pub struct Builder {
     columns: Vec<(KnownField, Column)>,
     blocks: BlockWriter,
     scratch: Vec<u8>,
+    /// The terms of the document being added (hash, start, length in `doc_bytes`): a term
+    /// seen twice in one document (a word in many strings) costs one lookup here, in cache,
+    /// instead of a second one in the big table.
+    doc_terms: HashTable<(u64, u32, u32)>,
+    doc_bytes: Vec<u8>,
 }
 
 impl Builder {
@@ -59,9 +63,7 @@ impl Builder {
             arena: Vec::new(),
             ends: Vec::new(),
             first: Vec::new(),
-            last: Vec::new(),
-            df: Vec::new(),
-            more: Vec::new(),
+            state: Vec::new(),
             lists: vec![Vec::new()],
             time: Vec::new(),
             received: Vec::new(),
@@ -69,6 +71,8 @@ impl Builder {
             columns: columns().map(|f| (f, Column { starts: vec![0], ..Column::default() })).collect(),
             blocks: BlockWriter::new()?,
             scratch: Vec::with_capacity(256),
+            doc_terms: HashTable::with_capacity(512),
+            doc_bytes: Vec::with_capacity(16 * 1024),
         })
     }
 
@@ -98,7 +102,22 @@ impl Builder {
     pub fn add(&mut self, event: &Event, record: &[u8], id_hash: u64) -> Result<()> {
         let doc = self.docs;
         let mut buf = std::mem::take(&mut self.scratch);
-        for_each_term(event, &mut buf, &mut |t| self.post(t, doc));
+        self.doc_terms.clear();
+        self.doc_bytes.clear();
+        for_each_term(event, &mut buf, &mut |t| {
+            let hash = self.hasher.hash_one(t);
+            let bytes = &self.doc_bytes;
+            let seen = self
+                .doc_terms
+                .find(hash, |&(h, s, l)| h == hash && &bytes[s as usize..(s + l) as usize] == t)
+                .is_some();
+            if !seen {
+                let start = self.doc_bytes.len() as u32;
+                self.doc_bytes.extend_from_slice(t);
+                self.doc_terms.insert_unique(hash, (hash, start, t.len() as u32), |e| e.0);
+                self.post(t, hash, doc);
+            }
+        });
         self.scratch = buf;
         self.time.push(event.time);
         self.received.push(event.received);
@@ -127,8 +146,7 @@ impl Builder {
         Ok(())
     }
 
-    fn post(&mut self, term: &[u8], doc: u32) {
-        let hash = self.hasher.hash_one(term);
+    fn post(&mut self, term: &[u8], hash: u64, doc: u32) {
         let (arena, ends) = (&self.arena, &self.ends);
         let bytes = |id: u32| {
             let id = id as usize;
@@ -136,27 +154,26 @@ impl Builder {
             &arena[start..ends[id] as usize]
         };
         if let Some(&id) = self.table.find(hash, |&id| bytes(id) == term) {
-            let id = id as usize;
-            if self.last[id] == doc {
+            // Last document, document count, list: one cache line for a hit.
+            let st = &mut self.state[id as usize];
+            if st[0] == doc {
                 return;
             }
-            let delta = doc - self.last[id];
-            if self.more[id] == 0 {
-                self.more[id] = self.lists.len() as u32;
+            let delta = doc - st[0];
+            if st[2] == 0 {
+                st[2] = self.lists.len() as u32;
                 self.lists.push(Vec::with_capacity(4));
             }
-            put_varint(&mut self.lists[self.more[id] as usize], u64::from(delta));
-            self.last[id] = doc;
-            self.df[id] += 1;
+            st[0] = doc;
+            st[1] += 1;
+            put_varint(&mut self.lists[st[2] as usize], u64::from(delta));
             return;
         }
         let id = self.ends.len() as u32;
         self.arena.extend_from_slice(term);
         self.ends.push(self.arena.len() as u32);
         self.first.push(doc);
-        self.last.push(doc);
-        self.df.push(1);
-        self.more.push(0);
+        self.state.push([doc, 1, 0]);
         let (arena, ends, hasher) = (&self.arena, &self.ends, &self.hasher);
         self.table.insert_unique(hash, id, |&id| {
             let id = id as usize;
@@ -197,8 +214,8 @@ impl Builder {
             let idx = id as usize;
             docs.clear();
             docs.push(self.first[idx]);
-            let list = &self.lists[self.more[idx] as usize];
-            let mut c = crate::codec::Cursor::new(if self.more[idx] == 0 { &[] } else { list });
+            let list = &self.lists[self.state[idx][2] as usize];
+            let mut c = crate::codec::Cursor::new(list);
             let mut d = self.first[idx];
             while !c.is_done() {
                 d += c.varint()? as u32;

@@ -83,9 +83,8 @@ struct Live {
 
 pub struct EmbeddedStore {
     dir: PathBuf,
-    index_dir: PathBuf,
     options: StoreOptions,
-    segments: RwLock<Arc<Vec<Arc<Live>>>>,
+    shared: Arc<Shared>,
     /// Taken on the first write, so that searching processes never hold the index lock.
     writer: Mutex<Option<Writer>>,
 }
@@ -101,10 +100,9 @@ struct Writer {
     pending: HashSet<u64>,
 }
 
-/// A merge running in the background.
+/// Merges running in the background.
 struct Merging {
-    inputs: Vec<ManifestSegment>,
-    handle: std::thread::JoinHandle<Result<(String, u32)>>,
+    handle: std::thread::JoinHandle<Result<()>>,
 }
 
 enum Msg {
@@ -116,6 +114,22 @@ enum Msg {
 struct BuilderThread {
     tx: Option<Sender<Msg>>,
     handle: Option<std::thread::JoinHandle<()>>,
+}
+
+/// Merges segments, one merge after another, until the policy asks for no more.
+fn merge_while_due(shared: &Shared, names: &Names) -> Result<()> {
+    while let Some(inputs) = pick_merge(&shared.segments()) {
+        let name = names.take();
+        let path = names.dir.join(format!("{name}.seg"));
+        let parts: Vec<crate::merge::Input<'_>> =
+            inputs.iter().map(|l| crate::merge::Input { seg: &l.seg, live: &l.live }).collect();
+        let docs = crate::merge::merge(&parts, &path)?;
+        let entries: Vec<ManifestSegment> = inputs.iter().map(|l| l.entry.clone()).collect();
+        drop(parts);
+        drop(inputs);
+        shared.apply_merge(&entries, (name, docs))?;
+    }
+    Ok(())
 }
 
 /// The smallest segments, when enough of them are small: up to [`MERGE_FACTOR`] of them, as
@@ -253,34 +267,15 @@ fn builder_loop(rx: Receiver<Msg>, names: Arc<Names>, budget: usize) {
     }
 }
 
-impl EmbeddedStore {
-    /// Opens the store in `dir`, creating it when empty.
-    pub fn open(dir: &Path, options: StoreOptions) -> Result<EmbeddedStore> {
-        let index_dir = dir.join("index");
-        std::fs::create_dir_all(&index_dir)
-            .map_err(|e| Error::Directory(format!("cannot create {}: {e}", index_dir.display())))?;
-        if index_dir.join("meta.json").exists() {
-            return Err(Error::Directory(format!(
-                "the index in {} was written by an older version of trailwatch; ingest again into a new data directory",
-                index_dir.display()
-            )));
-        }
-        let store = EmbeddedStore {
-            dir: dir.to_owned(),
-            index_dir,
-            options,
-            segments: RwLock::new(Arc::new(Vec::new())),
-            writer: Mutex::new(None),
-        };
-        store.refresh()?;
-        Ok(store)
-    }
+/// What the store and its background merges share.
+struct Shared {
+    index_dir: PathBuf,
+    segments: RwLock<Arc<Vec<Arc<Live>>>>,
+    /// Held across every read-modify-write of the manifest (commits, merges, retention).
+    manifest: Mutex<()>,
+}
 
-    /// Whether `dir` holds a store with at least one commit.
-    pub fn exists(dir: &Path) -> bool {
-        dir.join("index").join(MANIFEST).exists()
-    }
-
+impl Shared {
     fn read_manifest(&self) -> Result<Manifest> {
         let path = self.index_dir.join(MANIFEST);
         let text = match std::fs::read(&path) {
@@ -315,7 +310,19 @@ impl EmbeddedStore {
     }
 
     /// Sees commits made by another process since this store was opened or last refreshed.
-    pub fn refresh(&self) -> Result<()> {
+    fn refresh(&self) -> Result<()> {
+        // A writer may merge segments away between our reading the manifest and opening them:
+        // read it again then.
+        let mut tries = 0;
+        loop {
+            match self.load() {
+                Err(Error::Directory(_)) if tries < 3 => tries += 1,
+                other => return other,
+            }
+        }
+    }
+
+    fn load(&self) -> Result<()> {
         let m = self.read_manifest()?;
         let old = self.segments();
         let mut out = Vec::with_capacity(m.segments.len());
@@ -345,10 +352,88 @@ impl EmbeddedStore {
         self.segments.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
+    /// Replaces the merged segments by their merge in the manifest, unless they changed since
+    /// (a retention run deleted from them): then the merge is dropped.
+    fn apply_merge(&self, inputs: &[ManifestSegment], (name, docs): (String, u32)) -> Result<()> {
+        let _manifest = self.manifest.lock().unwrap_or_else(|p| p.into_inner());
+        let segs = self.segments();
+        let current: Vec<ManifestSegment> = segs.iter().map(|l| l.entry.clone()).collect();
+        if !inputs.iter().all(|i| current.contains(i)) {
+            let _ = std::fs::remove_file(self.index_dir.join(format!("{name}.seg")));
+            return Ok(());
+        }
+        let mut m = Manifest { format: FORMAT, segments: Vec::with_capacity(current.len()) };
+        let mut placed = false;
+        for e in current {
+            if inputs.contains(&e) {
+                if !placed {
+                    m.segments.push(ManifestSegment { name: name.clone(), docs, deleted: None });
+                    placed = true;
+                }
+            } else {
+                m.segments.push(e);
+            }
+        }
+        self.write_manifest(&m)?;
+        self.refresh()?;
+        for i in inputs {
+            let _ = std::fs::remove_file(self.index_dir.join(format!("{}.seg", i.name)));
+            if let Some(d) = &i.deleted {
+                let _ = std::fs::remove_file(self.index_dir.join(d));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl EmbeddedStore {
+    /// Opens the store in `dir`, creating it when empty.
+    pub fn open(dir: &Path, options: StoreOptions) -> Result<EmbeddedStore> {
+        let index_dir = dir.join("index");
+        std::fs::create_dir_all(&index_dir)
+            .map_err(|e| Error::Directory(format!("cannot create {}: {e}", index_dir.display())))?;
+        if index_dir.join("meta.json").exists() {
+            return Err(Error::Directory(format!(
+                "the index in {} was written by an older version of trailwatch; ingest again into a new data directory",
+                index_dir.display()
+            )));
+        }
+        let store = EmbeddedStore {
+            dir: dir.to_owned(),
+            options,
+            shared: Arc::new(Shared {
+                index_dir,
+                segments: RwLock::new(Arc::new(Vec::new())),
+                manifest: Mutex::new(()),
+            }),
+            writer: Mutex::new(None),
+        };
+        store.refresh()?;
+        Ok(store)
+    }
+
+    /// Whether `dir` holds a store with at least one commit.
+    pub fn exists(dir: &Path) -> bool {
+        dir.join("index").join(MANIFEST).exists()
+    }
+
+    /// Sees commits made by another process since this store was opened or last refreshed.
+    pub fn refresh(&self) -> Result<()> {
+        self.shared.refresh()
+    }
+
+    fn segments(&self) -> Arc<Vec<Arc<Live>>> {
+        self.shared.segments()
+    }
+
+    fn write_manifest(&self, m: &Manifest) -> Result<()> {
+        self.shared.write_manifest(m)
+    }
+
     fn writer(&self) -> Result<MutexGuard<'_, Option<Writer>>> {
         let mut guard = self.writer.lock().unwrap_or_else(|p| p.into_inner());
         if guard.is_none() {
-            let path = self.index_dir.join("writer.lock");
+            let path = self.shared.index_dir.join("writer.lock");
             let lock = File::options()
                 .create(true)
                 .truncate(false)
@@ -364,7 +449,7 @@ impl EmbeddedStore {
             // The writer may see commits this reader has not loaded yet.
             self.refresh()?;
             let names =
-                Arc::new(Names { dir: self.index_dir.clone(), next: self.clean_and_number()?.into() });
+                Arc::new(Names { dir: self.shared.index_dir.clone(), next: self.clean_and_number()?.into() });
             let threads = self.options.writer_threads.max(1);
             let budget = (self.options.writer_memory_bytes / threads).max(8 << 20);
             let mut builders = Vec::new();
@@ -404,8 +489,8 @@ impl EmbeddedStore {
             })
             .collect();
         let mut max = 0u64;
-        let rd = std::fs::read_dir(&self.index_dir)
-            .map_err(|e| Error::Directory(format!("cannot list {}: {e}", self.index_dir.display())))?;
+        let rd = std::fs::read_dir(&self.shared.index_dir)
+            .map_err(|e| Error::Directory(format!("cannot list {}: {e}", self.shared.index_dir.display())))?;
         for entry in rd.flatten() {
             let name = entry.file_name().to_string_lossy().into_owned();
             let stem = name.split(['.', '-']).next().unwrap_or("");
@@ -462,68 +547,27 @@ impl EmbeddedStore {
         eval(&q, &l.seg, &l.live, &mut RecordVerifier::default())
     }
 
-    /// Applies a finished merge, and starts the next one the policy asks for. With `wait`,
-    /// runs merges until none is due.
+    /// Keeps segments merged: a background thread merges and applies merges as long as the
+    /// policy asks for them; this checks on it (surfacing its error) and starts it again when
+    /// it has stopped. With `wait`, merges until none is due.
     fn maintain(&self, w: &mut Writer, wait: bool) -> Result<()> {
-        loop {
-            if let Some(m) = w.merging.take() {
-                if !wait && !m.handle.is_finished() {
-                    w.merging = Some(m);
-                    return Ok(());
-                }
-                let result =
-                    m.handle.join().map_err(|_| Error::Directory("a merge thread panicked".into()))?;
-                self.apply_merge(&m.inputs, result?)?;
-            }
-            let Some(inputs) = pick_merge(&self.segments()) else { return Ok(()) };
-            let names = w.names.clone();
-            let entries = inputs.iter().map(|l| l.entry.clone()).collect();
-            let handle = std::thread::Builder::new()
-                .name("segment-merge".into())
-                .spawn(move || -> Result<(String, u32)> {
-                    let name = names.take();
-                    let path = names.dir.join(format!("{name}.seg"));
-                    let parts: Vec<crate::merge::Input<'_>> =
-                        inputs.iter().map(|l| crate::merge::Input { seg: &l.seg, live: &l.live }).collect();
-                    let docs = crate::merge::merge(&parts, &path)?;
-                    Ok((name, docs))
-                })
-                .map_err(|e| Error::Directory(format!("cannot start a merge thread: {e}")))?;
-            w.merging = Some(Merging { inputs: entries, handle });
-            if !wait {
+        if let Some(m) = w.merging.take() {
+            if !wait && !m.handle.is_finished() {
+                w.merging = Some(m);
                 return Ok(());
             }
+            m.handle.join().map_err(|_| Error::Directory("a merge thread panicked".into()))??;
         }
-    }
-
-    /// Replaces the merged segments by their merge in the manifest, unless they changed since
-    /// (a retention run deleted from them): then the merge is dropped.
-    fn apply_merge(&self, inputs: &[ManifestSegment], (name, docs): (String, u32)) -> Result<()> {
-        let segs = self.segments();
-        let current: Vec<ManifestSegment> = segs.iter().map(|l| l.entry.clone()).collect();
-        if !inputs.iter().all(|i| current.contains(i)) {
-            let _ = std::fs::remove_file(self.index_dir.join(format!("{name}.seg")));
-            return Ok(());
+        if wait {
+            return merge_while_due(&self.shared, &w.names);
         }
-        let mut m = Manifest { format: FORMAT, segments: Vec::with_capacity(current.len()) };
-        let mut placed = false;
-        for e in current {
-            if inputs.contains(&e) {
-                if !placed {
-                    m.segments.push(ManifestSegment { name: name.clone(), docs, deleted: None });
-                    placed = true;
-                }
-            } else {
-                m.segments.push(e);
-            }
-        }
-        self.write_manifest(&m)?;
-        self.refresh()?;
-        for i in inputs {
-            let _ = std::fs::remove_file(self.index_dir.join(format!("{}.seg", i.name)));
-            if let Some(d) = &i.deleted {
-                let _ = std::fs::remove_file(self.index_dir.join(d));
-            }
+        if pick_merge(&self.segments()).is_some() {
+            let (shared, names) = (self.shared.clone(), w.names.clone());
+            let handle = std::thread::Builder::new()
+                .name("segment-merge".into())
+                .spawn(move || merge_while_due(&shared, &names))
+                .map_err(|e| Error::Directory(format!("cannot start a merge thread: {e}")))?;
+            w.merging = Some(Merging { handle });
         }
         Ok(())
     }
@@ -556,7 +600,7 @@ impl EmbeddedStore {
 
     /// Bytes used by the index files.
     pub fn index_bytes(&self) -> u64 {
-        std::fs::read_dir(&self.index_dir)
+        std::fs::read_dir(&self.shared.index_dir)
             .map(|rd| {
                 rd.filter_map(|e| e.ok()?.metadata().ok()).filter(|m| m.is_file()).map(|m| m.len()).sum()
             })
@@ -594,6 +638,7 @@ impl EmbeddedStore {
             return Err(e);
         }
         if !written.is_empty() {
+            let _manifest = self.shared.manifest.lock().unwrap_or_else(|p| p.into_inner());
             let mut m = Manifest {
                 format: FORMAT,
                 segments: self.segments().iter().map(|l| l.entry.clone()).collect(),
@@ -926,6 +971,7 @@ impl EventStore for EmbeddedStore {
         let w = guard.as_mut().expect("writer is open");
         // Events added but not committed yet are covered too.
         self.commit_locked(w)?;
+        let _manifest = self.shared.manifest.lock().unwrap_or_else(|p| p.into_inner());
         let segs = self.segments();
         let mut m = Manifest { format: FORMAT, segments: Vec::new() };
         let mut removed = 0u64;
@@ -950,7 +996,7 @@ impl EventStore for EmbeddedStore {
                 deleted.extend(old);
                 let gen = u64::from_str_radix(&l.entry.name, 16).unwrap_or(0);
                 let name = format!("{:016x}.del-{}", gen, deleted.len());
-                let path = self.index_dir.join(&name);
+                let path = self.shared.index_dir.join(&name);
                 let mut bytes = Vec::new();
                 deleted.serialize_into(&mut bytes).expect("writing to memory");
                 let io =
@@ -966,7 +1012,7 @@ impl EventStore for EmbeddedStore {
         self.write_manifest(&m)?;
         self.refresh()?;
         for f in gone_files {
-            let _ = std::fs::remove_file(self.index_dir.join(f));
+            let _ = std::fs::remove_file(self.shared.index_dir.join(f));
         }
         Ok(removed)
     }
