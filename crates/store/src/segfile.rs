@@ -16,7 +16,7 @@ use crate::codec::{bitpack, bits_for, put_u32, put_u64, put_varint};
 use crate::{Error, Result};
 
 /// Bytes of records (and titles) compressed together; a read decompresses one block (~1 ms).
-/// Large blocks compress CloudTrail's repetitive JSON far better: 0.66x the gzipped input at
+/// Large blocks compress CloudTrail's repetitive JSON far better (200k events): 0.66x the gzipped input at
 /// 1 MiB against 0.90x at 128 KiB.
 pub const BLOCK_BYTES: usize = 1024 * 1024;
 /// Posting lists at least this long are stored as roaring bitmaps, shorter ones as varints.
