@@ -514,6 +514,8 @@ impl EmbeddedStore {
             for doc in &l.live {
                 filter.insert(l.seg.id_hash(doc));
             }
+            // Read once here; no reason to keep those pages mapped.
+            l.seg.release_pages();
         }
         filter
     }

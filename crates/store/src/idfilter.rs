@@ -11,12 +11,13 @@ pub struct IdFilter {
 }
 
 impl IdFilter {
-    /// A filter sized for `capacity` ids at about a 1% false-positive rate.
+    /// A filter sized for `capacity` ids at about a 0.05% false-positive rate: every "maybe"
+    /// costs a look at each segment's sorted id hashes, whose pages then count as resident.
     pub fn with_capacity(capacity: u64) -> IdFilter {
         let capacity = capacity.max(1 << 16);
-        // ~10 bits per id, rounded up to a power of two.
-        let nbits = (capacity * 10).next_power_of_two();
-        IdFilter { bits: vec![0; (nbits / 64) as usize], mask: nbits - 1, k: 7, inserted: 0, capacity }
+        // ~16 bits per id, rounded up to a power of two.
+        let nbits = (capacity * 16).next_power_of_two();
+        IdFilter { bits: vec![0; (nbits / 64) as usize], mask: nbits - 1, k: 11, inserted: 0, capacity }
     }
 
     pub fn insert(&mut self, hash: u64) {
