@@ -9,7 +9,7 @@ use std::path::Path;
 use roaring::RoaringBitmap;
 
 use crate::segfile::{
-    write_doc_columns, BlockWriter, ColumnData, ColumnsWriter, DictWriter, SegmentFile, S_COLUMNS,
+    write_doc_columns, BlockWriter, ColumnData, ColumnsWriter, DictWriter, SegmentFile, S_COLUMNS, S_RECORDS,
 };
 use crate::segment::{Entry, Segment, TermIter};
 use crate::terms::columns;
@@ -121,11 +121,13 @@ pub fn merge(inputs: &[Input<'_>], path: &Path) -> Result<u32> {
     release(inputs);
 
     let mut blocks = BlockWriter::new()?;
+    file.begin(S_RECORDS);
     for (i, m) in inputs.iter().zip(&maps) {
         for b in 0..i.seg.record_blocks() {
             if m.ranks.is_none() {
                 let (stored, count) = i.seg.sealed_block(b)?;
                 blocks.append_sealed(stored, count)?;
+                blocks.drain(&mut file)?;
             } else {
                 let block = i.seg.block(b)?;
                 for k in 0..block.spans.len() as u32 {
@@ -135,11 +137,12 @@ pub fn merge(inputs: &[Input<'_>], path: &Path) -> Result<u32> {
                         blocks.add(record, title.as_bytes())?;
                     }
                 }
+                blocks.drain(&mut file)?;
             }
         }
         i.seg.release_pages();
     }
-    blocks.write(&mut file)?;
+    blocks.finish_streamed(&mut file)?;
     file.finish()?;
     Ok(total)
 }

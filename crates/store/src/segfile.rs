@@ -214,6 +214,8 @@ pub struct BlockWriter {
     lens: Vec<(u32, u32)>,
     first: u32,
     docs: u32,
+    /// Bytes already written to the file (see [`BlockWriter::drain`]).
+    flushed: u64,
     pub records: Vec<u8>,
     pub index: Vec<(u32, u64)>,
     compressor: zstd::bulk::Compressor<'static>,
@@ -226,6 +228,7 @@ impl BlockWriter {
             lens: Vec::new(),
             first: 0,
             docs: 0,
+            flushed: 0,
             records: Vec::new(),
             index: Vec::new(),
             compressor: zstd::bulk::Compressor::new(ZSTD_LEVEL)
@@ -260,7 +263,7 @@ impl BlockWriter {
         }
         raw.extend_from_slice(&self.block);
         let packed = self.compressor.compress(&raw).map_err(|e| Error::Directory(format!("zstd: {e}")))?;
-        self.index.push((self.first, self.records.len() as u64));
+        self.index.push((self.first, self.flushed + self.records.len() as u64));
         put_u32(&mut self.records, raw.len() as u32);
         self.records.extend_from_slice(&packed);
         self.block.clear();
@@ -273,11 +276,38 @@ impl BlockWriter {
     /// holding `count` documents.
     pub fn append_sealed(&mut self, stored: &[u8], count: u32) -> Result<()> {
         self.seal()?;
-        self.index.push((self.docs, self.records.len() as u64));
+        self.index.push((self.docs, self.flushed + self.records.len() as u64));
         self.records.extend_from_slice(stored);
         self.docs += count;
         self.first = self.docs;
         Ok(())
+    }
+
+    /// Writes the blocks made so far to `file`, inside its open records section (a merge's
+    /// records would not fit in memory).
+    pub fn drain(&mut self, file: &mut SegmentFile) -> Result<()> {
+        file.write(&self.records)?;
+        self.flushed += self.records.len() as u64;
+        self.records.clear();
+        Ok(())
+    }
+
+    /// Ends a records section written with [`BlockWriter::drain`], then writes the index.
+    pub fn finish_streamed(mut self, file: &mut SegmentFile) -> Result<()> {
+        self.seal()?;
+        self.drain(file)?;
+        file.end();
+        self.write_index(file)
+    }
+
+    fn write_index(&self, file: &mut SegmentFile) -> Result<()> {
+        let mut index = Vec::with_capacity(self.index.len() * 12 + 8);
+        for (first, off) in &self.index {
+            put_u32(&mut index, *first);
+            put_u64(&mut index, *off);
+        }
+        put_u64(&mut index, self.flushed + self.records.len() as u64);
+        file.section(S_RECORD_INDEX, &index)
     }
 
     pub fn memory(&self) -> usize {
@@ -288,13 +318,7 @@ impl BlockWriter {
     pub fn write(mut self, file: &mut SegmentFile) -> Result<()> {
         self.seal()?;
         file.section(S_RECORDS, &self.records)?;
-        let mut index = Vec::with_capacity(self.index.len() * 12 + 8);
-        for (first, off) in &self.index {
-            put_u32(&mut index, *first);
-            put_u64(&mut index, *off);
-        }
-        put_u64(&mut index, self.records.len() as u64);
-        file.section(S_RECORD_INDEX, &index)
+        self.write_index(file)
     }
 }
 
