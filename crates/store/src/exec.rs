@@ -103,17 +103,26 @@ fn glob_terms(seg: &Segment, prefix: &[u8], glob: &[GlobToken]) -> Result<Roarin
     })
 }
 
+/// Both bounds of a range as one kind of value (`pick`), or `None` when a bound is another
+/// kind: such a range matches nothing, as in the evaluator.
+fn bounds<'a, T>(
+    lo: &'a Bound<RangeValue>,
+    hi: &'a Bound<RangeValue>,
+    pick: impl Fn(&'a RangeValue) -> Option<T>,
+) -> Option<(Bound<T>, Bound<T>)> {
+    let one = |b: &'a Bound<RangeValue>| match b {
+        Bound::Included(v) => pick(v).map(Bound::Included),
+        Bound::Excluded(v) => pick(v).map(Bound::Excluded),
+        Bound::Unbounded => Some(Bound::Unbounded),
+    };
+    Some((one(lo)?, one(hi)?))
+}
+
 fn text_bounds<'a>(
     lo: &'a Bound<RangeValue>,
     hi: &'a Bound<RangeValue>,
 ) -> Option<(Bound<&'a str>, Bound<&'a str>)> {
-    let one = |b: &'a Bound<RangeValue>| match b {
-        Bound::Included(RangeValue::Text(s)) => Some(Bound::Included(s.as_str())),
-        Bound::Excluded(RangeValue::Text(s)) => Some(Bound::Excluded(s.as_str())),
-        Bound::Unbounded => Some(Bound::Unbounded),
-        _ => None,
-    };
-    Some((one(lo)?, one(hi)?))
+    bounds(lo, hi, |v| if let RangeValue::Text(s) = v { Some(s.as_str()) } else { None })
 }
 
 /// Union of the terms `prefix` + t for every t within the string bounds.
@@ -124,20 +133,8 @@ fn text_range(seg: &Segment, prefix: &[u8], lo: Bound<&str>, hi: Bound<&str>) ->
     }
     let to = prefix_end(prefix);
     let n = prefix.len();
-    seg.union_range(&from, to.as_deref(), &mut |t| {
-        let s = &t[n..];
-        let above = match lo {
-            Bound::Included(b) => s >= b.as_bytes(),
-            Bound::Excluded(b) => s > b.as_bytes(),
-            Bound::Unbounded => true,
-        };
-        let below = match hi {
-            Bound::Included(b) => s <= b.as_bytes(),
-            Bound::Excluded(b) => s < b.as_bytes(),
-            Bound::Unbounded => true,
-        };
-        above && below
-    })
+    let (lo, hi) = (lo.map(str::as_bytes), hi.map(str::as_bytes));
+    seg.union_range(&from, to.as_deref(), &mut |t| (lo, hi).contains(&t[n..]))
 }
 
 fn known(f: KnownField, pred: &Predicate, seg: &Segment, scope: &RoaringBitmap) -> Result<RoaringBitmap> {
@@ -150,13 +147,8 @@ fn known(f: KnownField, pred: &Predicate, seg: &Segment, scope: &RoaringBitmap) 
                 None => return Ok(RoaringBitmap::new()),
             },
             Predicate::Range(lo, hi) => {
-                let one = |b: &Bound<RangeValue>| match b {
-                    Bound::Included(RangeValue::Time(t)) => Some(Bound::Included(*t)),
-                    Bound::Excluded(RangeValue::Time(t)) => Some(Bound::Excluded(*t)),
-                    Bound::Unbounded => Some(Bound::Unbounded),
-                    _ => None,
-                };
-                let (Some(lo), Some(hi)) = (one(lo), one(hi)) else { return Ok(RoaringBitmap::new()) };
+                let time = |v: &RangeValue| if let RangeValue::Time(t) = v { Some(*t) } else { None };
+                let Some((lo, hi)) = bounds(lo, hi, time) else { return Ok(RoaringBitmap::new()) };
                 Box::new(move |x| (lo, hi).contains(&x))
             }
             Predicate::Wildcard(_) | Predicate::Cidr(_) => return Ok(RoaringBitmap::new()),
@@ -247,13 +239,8 @@ fn raw(path: &str, pred: &Predicate, seg: &Segment) -> Result<RoaringBitmap> {
         }
         Predicate::Wildcard(glob) => glob_terms(seg, &typed(STR, b""), glob)?,
         Predicate::Range(lo, hi) => {
-            let number = |b: &Bound<RangeValue>| match b {
-                Bound::Included(RangeValue::Number(n)) => Some(Bound::Included(*n)),
-                Bound::Excluded(RangeValue::Number(n)) => Some(Bound::Excluded(*n)),
-                Bound::Unbounded => Some(Bound::Unbounded),
-                _ => None,
-            };
-            if let (Some(lo), Some(hi)) = (number(lo), number(hi)) {
+            let number = |v: &RangeValue| if let RangeValue::Number(n) = v { Some(*n) } else { None };
+            if let Some((lo, hi)) = bounds(lo, hi, number) {
                 // Bytes after the type byte compare as the numbers do.
                 let from = match lo {
                     Bound::Included(x) | Bound::Excluded(x) => typed(NUM, &ordered_f64(x)),
@@ -261,21 +248,9 @@ fn raw(path: &str, pred: &Predicate, seg: &Segment) -> Result<RoaringBitmap> {
                 };
                 let end = typed(NUM + 1, b"");
                 let n = prefix.len() + 1;
-                let key = |b: f64| ordered_f64(b);
-                seg.union_range(&from, Some(&end), &mut |t| {
-                    let x = &t[n..];
-                    let above = match lo {
-                        Bound::Included(b) => x >= &key(b)[..],
-                        Bound::Excluded(b) => x > &key(b)[..],
-                        Bound::Unbounded => true,
-                    };
-                    let below = match hi {
-                        Bound::Included(b) => x <= &key(b)[..],
-                        Bound::Excluded(b) => x < &key(b)[..],
-                        Bound::Unbounded => true,
-                    };
-                    above && below
-                })?
+                let (lo, hi) = (lo.map(ordered_f64), hi.map(ordered_f64));
+                let (lo, hi) = (lo.as_ref().map(|b| &b[..]), hi.as_ref().map(|b| &b[..]));
+                seg.union_range(&from, Some(&end), &mut |t| (lo, hi).contains(&t[n..]))?
             } else if let Some((lo, hi)) = text_bounds(lo, hi) {
                 text_range(seg, &typed(STR, b""), lo, hi)?
             } else {

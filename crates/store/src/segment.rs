@@ -391,23 +391,11 @@ impl Segment {
     /// The record bytes and title of every document of block `b`, by document.
     pub fn block(&self, b: usize) -> Result<Block> {
         let idx = self.section(S_RECORD_INDEX);
-        let mut c = Cursor::at(idx, b * 12);
-        let first = c.u32()?;
-        let off = c.u64()? as usize;
-        let mut c2 = Cursor::at(idx, (b + 1) * 12);
-        let end = if b + 1 == self.record_blocks {
-            Cursor::at(idx, self.record_blocks * 12).u64()? as usize
-        } else {
-            c2.u32()?;
-            c2.u64()? as usize
-        };
-        let recs = self.section(S_RECORDS);
-        if off > end || end > recs.len() {
-            return Err(damaged("record block"));
-        }
-        let mut c = Cursor::new(&recs[off..end]);
+        let first = Cursor::at(idx, b * 12).u32()?;
+        let (stored, _) = self.sealed_block(b)?;
+        let mut c = Cursor::new(stored);
         let raw_len = c.u32()? as usize;
-        let raw = zstd::bulk::decompress(&recs[off + 4..end], raw_len)
+        let raw = zstd::bulk::decompress(&stored[4..], raw_len)
             .map_err(|e| damaged(&format!("record block: {e}")))?;
         let mut h = Cursor::new(&raw);
         let count = h.u32()? as usize;
