@@ -148,11 +148,7 @@ impl Builder {
 
     fn post(&mut self, term: &[u8], hash: u64, doc: u32) {
         let (arena, ends) = (&self.arena, &self.ends);
-        let bytes = |id: u32| {
-            let id = id as usize;
-            let start = if id == 0 { 0 } else { ends[id - 1] as usize };
-            &arena[start..ends[id] as usize]
-        };
+        let bytes = |id: u32| term_at(arena, ends, id);
         if let Some(&id) = self.table.find(hash, |&id| bytes(id) == term) {
             // Last document, document count, list: one cache line for a hit.
             let st = &mut self.state[id as usize];
@@ -175,11 +171,7 @@ impl Builder {
         self.first.push(doc);
         self.state.push([doc, 1, 0]);
         let (arena, ends, hasher) = (&self.arena, &self.ends, &self.hasher);
-        self.table.insert_unique(hash, id, |&id| {
-            let id = id as usize;
-            let start = if id == 0 { 0 } else { ends[id - 1] as usize };
-            hasher.hash_one(&arena[start..ends[id] as usize])
-        });
+        self.table.insert_unique(hash, id, |&id| hasher.hash_one(term_at(arena, ends, id)));
     }
 
     /// Writes the segment to `path` (synced) and returns how many events it holds.
@@ -201,11 +193,7 @@ impl Builder {
     /// The sorted dictionary and the posting lists.
     fn write_terms(&mut self, file: &mut SegmentFile) -> Result<()> {
         let (arena, ends) = (&self.arena, &self.ends);
-        let bytes = |id: u32| {
-            let id = id as usize;
-            let start = if id == 0 { 0 } else { ends[id - 1] as usize };
-            &arena[start..ends[id] as usize]
-        };
+        let bytes = |id: u32| term_at(arena, ends, id);
         let mut order: Vec<u32> = (0..self.ends.len() as u32).collect();
         order.sort_unstable_by(|a, b| bytes(*a).cmp(bytes(*b)));
         let mut dict = DictWriter::new(file)?;
@@ -225,6 +213,13 @@ impl Builder {
         }
         dict.finish(file)
     }
+}
+
+/// Term `id`'s bytes in the arena.
+fn term_at<'a>(arena: &'a [u8], ends: &[u32], id: u32) -> &'a [u8] {
+    let id = id as usize;
+    let start = if id == 0 { 0 } else { ends[id - 1] as usize };
+    &arena[start..ends[id] as usize]
 }
 
 impl Column {
