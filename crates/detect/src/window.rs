@@ -1,0 +1,351 @@
+//! State of the stateful methods, per rule: threshold windows, values seen, sequence steps.
+//! Everything is in event time and kept a while past its window ([`LATENESS`]), so records
+//! that arrive late (CloudTrail delivers files 5 to 20 minutes after the fact) still count.
+
+use std::collections::HashMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::rule::Step;
+
+/// How long past its window an event is kept for late arrivals, in milliseconds.
+pub const LATENESS: i64 = 3_600_000;
+/// Most entries kept per group (threshold) or per key (sequence step); the oldest go first.
+const MAX_PER_GROUP: usize = 10_000;
+/// Most event ids a firing carries.
+pub const MAX_SAMPLE_IDS: usize = 20;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Hit {
+    pub time: i64,
+    pub id: String,
+    /// The distinct-count value (threshold) or nothing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<String>,
+}
+
+/// A threshold rule's recent matches, per group, sorted by time.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ThresholdState {
+    pub groups: HashMap<String, Vec<Hit>>,
+    pub newest: i64,
+}
+
+impl ThresholdState {
+    /// Adds a match; returns the hits of a window of `window` ms holding at least `count`
+    /// matches (or distinct values), and forgets the group's hits, so the next firing needs
+    /// `count` new ones.
+    pub fn add(&mut self, group: String, hit: Hit, window: i64, count: u64, distinct: bool) -> Option<Vec<Hit>> {
+        self.newest = self.newest.max(hit.time);
+        let horizon = self.newest - window - LATENESS;
+        if hit.time < horizon {
+            return None;
+        }
+        let t = hit.time;
+        let hits = self.groups.entry(group.clone()).or_default();
+        let at = hits.partition_point(|h| h.time <= t);
+        hits.insert(at, hit);
+        let old = hits.partition_point(|h| h.time < horizon);
+        hits.drain(..old);
+        if hits.len() > MAX_PER_GROUP {
+            let extra = hits.len() - MAX_PER_GROUP;
+            hits.drain(..extra);
+        }
+        let found = best_window(hits, t, window, count, distinct)?;
+        let out = hits[found.0..found.1].to_vec();
+        self.groups.remove(&group);
+        Some(out)
+    }
+
+    pub fn prune(&mut self, window: i64) {
+        let horizon = self.newest - window - LATENESS;
+        self.groups.retain(|_, hits| {
+            let old = hits.partition_point(|h| h.time < horizon);
+            hits.drain(..old);
+            !hits.is_empty()
+        });
+    }
+}
+
+/// A window `[s, s + window]` that contains `t` and at least `count` hits (or distinct values),
+/// as a range of `hits`.
+fn best_window(hits: &[Hit], t: i64, window: i64, count: u64, distinct: bool) -> Option<(usize, usize)> {
+    let first = hits.partition_point(|h| h.time < t - window);
+    let mut end = first;
+    let mut values: HashMap<&str, usize> = HashMap::new();
+    for start in first..hits.len() {
+        if hits[start].time > t {
+            break;
+        }
+        while end < hits.len() && hits[end].time <= hits[start].time + window {
+            if distinct {
+                if let Some(v) = &hits[end].value {
+                    *values.entry(v).or_default() += 1;
+                }
+            }
+            end += 1;
+        }
+        let n = if distinct { values.len() as u64 } else { (end - start) as u64 };
+        if n >= count {
+            return Some((start, end));
+        }
+        if distinct {
+            if let Some(v) = &hits[start].value {
+                let c = values.get_mut(v.as_str()).expect("counted when added");
+                *c -= 1;
+                if *c == 0 {
+                    values.remove(v.as_str());
+                }
+            }
+        }
+    }
+    None
+}
+
+/// A new-value rule's memory: when it started learning and every value seen, per group, with
+/// when it was last seen.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct NewValueState {
+    /// The earliest event time the rule has seen: learning ends `learning` after it.
+    pub started: Option<i64>,
+    pub newest: i64,
+    pub seen: HashMap<String, HashMap<String, i64>>,
+}
+
+impl NewValueState {
+    /// Records `value` for `group` at `time`; whether it is new and the rule has learned.
+    pub fn add(&mut self, group: String, value: String, time: i64, learning: i64) -> bool {
+        let started = *self.started.get_or_insert(time);
+        self.started = Some(started.min(time));
+        self.newest = self.newest.max(time);
+        let values = self.seen.entry(group).or_default();
+        match values.get_mut(&value) {
+            Some(last) => {
+                *last = (*last).max(time);
+                false
+            }
+            None => {
+                values.insert(value, time);
+                time >= self.started.unwrap_or(time) + learning
+            }
+        }
+    }
+
+    pub fn prune(&mut self, forget: Option<i64>) {
+        if let Some(forget) = forget {
+            let horizon = self.newest - forget;
+            self.seen.retain(|_, values| {
+                values.retain(|_, last| *last >= horizon);
+                !values.is_empty()
+            });
+        }
+    }
+
+    pub fn values(&self) -> usize {
+        self.seen.values().map(HashMap::len).sum()
+    }
+}
+
+/// One event that matched a step of a sequence.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Entry {
+    pub time: i64,
+    pub id: String,
+    /// How it joins the step before (the step's `key`).
+    pub key: String,
+    /// How the next step joins it (`next_key`).
+    pub next: String,
+    /// The signal group of the event (group_by, or the key fields).
+    pub group: String,
+}
+
+/// A sequence rule's matches, per step, indexed by key.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct SequenceState {
+    pub steps: Vec<HashMap<String, Vec<Entry>>>,
+    pub newest: i64,
+    #[serde(skip)]
+    by_next: Vec<HashMap<String, Vec<Entry>>>,
+}
+
+/// A completed sequence: when it started and ended, its events, and the group of its first.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Chain {
+    pub start: i64,
+    pub end: i64,
+    pub events: Vec<Entry>,
+}
+
+impl SequenceState {
+    fn ensure(&mut self, n: usize) {
+        if self.steps.len() != n {
+            self.steps = vec![HashMap::new(); n];
+        }
+        if self.by_next.len() != n {
+            // Rebuilt after a restore: the next-key index is not saved.
+            self.by_next = vec![HashMap::new(); n];
+            for (i, step) in self.steps.iter().enumerate() {
+                for e in step.values().flatten() {
+                    self.by_next[i].entry(e.next.clone()).or_default().push(e.clone());
+                }
+            }
+            for m in &mut self.by_next {
+                m.values_mut().for_each(|v| v.sort_by_key(|e| e.time));
+            }
+        }
+    }
+
+    /// Adds an event matching step `i`; returns a chain through it (or through later events
+    /// of the same step and key) from the first step to the last within `within`, and forgets
+    /// the chain's events.
+    pub fn add(&mut self, steps: &[Step], i: usize, entry: Entry, within: i64) -> Option<Chain> {
+        self.ensure(steps.len());
+        self.newest = self.newest.max(entry.time);
+        if entry.time < self.newest - within - LATENESS {
+            return None;
+        }
+        insert_sorted(self.steps[i].entry(entry.key.clone()).or_default(), entry.clone());
+        insert_sorted(self.by_next[i].entry(entry.next.clone()).or_default(), entry.clone());
+        let anchors: Vec<Entry> =
+            self.steps[i][&entry.key].iter().filter(|e| e.time >= entry.time).cloned().collect();
+        for anchor in anchors {
+            let Some((start, mut before)) = self.anchor_back(steps, i, &anchor) else { continue };
+            let Some((end, after)) = self.forward(steps, i + 1, &anchor.next, anchor.time) else { continue };
+            if end - start <= within {
+                before.extend(after);
+                before.sort_by_key(|e| e.time);
+                before.dedup();
+                for e in &before {
+                    self.forget(e);
+                }
+                return Some(Chain { start, end, events: before });
+            }
+        }
+        None
+    }
+
+    /// The latest start of steps `0..=i` completed by `anchor` at step `i`.
+    fn anchor_back(&self, steps: &[Step], i: usize, anchor: &Entry) -> Option<(i64, Vec<Entry>)> {
+        let c = steps[i].count as usize;
+        let same: Vec<&Entry> = self.steps[i][&anchor.key].iter().filter(|e| e.time <= anchor.time).collect();
+        if same.len() < c {
+            return None;
+        }
+        let chosen: Vec<Entry> = same[same.len() - c..].iter().map(|e| (*e).clone()).collect();
+        let start_i = chosen[0].time;
+        if i == 0 {
+            return Some((start_i, chosen));
+        }
+        let (start, mut events) = self.back(steps, i - 1, &anchor.key, start_i)?;
+        events.extend(chosen);
+        Some((start, events))
+    }
+
+    /// The latest start of steps `0..=j` whose step `j` joins `key` by `time`.
+    fn back(&self, steps: &[Step], j: usize, key: &str, time: i64) -> Option<(i64, Vec<Entry>)> {
+        let cands = self.by_next[j].get(key)?;
+        let upto = cands.partition_point(|e| e.time <= time);
+        let cands = &cands[..upto];
+        let c = steps[j].count as usize;
+        if c > 1 {
+            if cands.len() < c {
+                return None;
+            }
+            let chosen = cands[cands.len() - c..].to_vec();
+            let s = chosen[0].time;
+            if j == 0 {
+                return Some((s, chosen));
+            }
+            let (start, mut events) = self.back(steps, j - 1, key, s)?;
+            events.extend(chosen);
+            return Some((start, events));
+        }
+        let mut best: Option<(i64, Vec<Entry>)> = None;
+        for cand in cands.iter().rev() {
+            let found = if j == 0 {
+                Some((cand.time, vec![cand.clone()]))
+            } else {
+                self.back(steps, j - 1, &cand.key, cand.time).map(|(s, mut ev)| {
+                    ev.push(cand.clone());
+                    (s, ev)
+                })
+            };
+            if let Some(f) = found {
+                if best.as_ref().is_none_or(|b| f.0 > b.0) {
+                    best = Some(f);
+                }
+                if j == 0 {
+                    break; // the latest candidate is the latest start
+                }
+            }
+        }
+        best
+    }
+
+    /// The earliest end of steps `j..` whose step `j` joins `key` from `time` on.
+    fn forward(&self, steps: &[Step], j: usize, key: &str, time: i64) -> Option<(i64, Vec<Entry>)> {
+        if j == steps.len() {
+            return Some((time, Vec::new()));
+        }
+        let cands = self.steps[j].get(key)?;
+        let from = cands.partition_point(|e| e.time < time);
+        let cands = &cands[from..];
+        let c = steps[j].count as usize;
+        if c > 1 {
+            if cands.len() < c {
+                return None;
+            }
+            let chosen = cands[..c].to_vec();
+            let (end, mut events) = self.forward(steps, j + 1, key, chosen[c - 1].time)?;
+            events.extend(chosen);
+            return Some((end, events));
+        }
+        let mut best: Option<(i64, Vec<Entry>)> = None;
+        for cand in cands {
+            if let Some((end, mut ev)) = self.forward(steps, j + 1, &cand.next, cand.time) {
+                ev.push(cand.clone());
+                if best.as_ref().is_none_or(|b| end < b.0) {
+                    best = Some((end, ev));
+                }
+                if j + 1 == steps.len() {
+                    break; // the earliest candidate is the earliest end
+                }
+            }
+        }
+        best
+    }
+
+    fn forget(&mut self, e: &Entry) {
+        for (maps, k) in [(&mut self.steps, &e.key), (&mut self.by_next, &e.next)] {
+            for m in maps.iter_mut() {
+                if let Some(v) = m.get_mut(k) {
+                    v.retain(|x| x != e);
+                    if v.is_empty() {
+                        m.remove(k);
+                    }
+                }
+            }
+        }
+    }
+
+    pub fn prune(&mut self, within: i64) {
+        let horizon = self.newest - within - LATENESS;
+        for maps in [&mut self.steps, &mut self.by_next] {
+            for m in maps.iter_mut() {
+                m.retain(|_, v| {
+                    let old = v.partition_point(|e| e.time < horizon);
+                    v.drain(..old);
+                    !v.is_empty()
+                });
+            }
+        }
+    }
+}
+
+fn insert_sorted(v: &mut Vec<Entry>, e: Entry) {
+    let at = v.partition_point(|x| x.time <= e.time);
+    v.insert(at, e);
+    if v.len() > MAX_PER_GROUP {
+        v.remove(0);
+    }
+}
