@@ -221,11 +221,16 @@ mod tests {
 
     #[test]
     fn public_grants() {
-        let e = event(base(json!({"requestParameters": {"bucketPolicy": {"Statement": [{"Principal": "*"}]}}})));
+        let e =
+            event(base(json!({"requestParameters": {"bucketPolicy": {"Statement": [{"Principal": "*"}]}}})));
         assert!(Condition::Public(p("@requestParameters.bucketPolicy")).holds(&e));
-        let e = event(base(json!({"requestParameters": {"bucketPolicy": {"Statement": [{"Principal": {"AWS": "arn:aws:iam::1:root"}, "Resource": "*"}]}}})));
+        let e = event(base(
+            json!({"requestParameters": {"bucketPolicy": {"Statement": [{"Principal": {"AWS": "arn:aws:iam::1:root"}, "Resource": "*"}]}}}),
+        ));
         assert!(!Condition::Public(p("@requestParameters.bucketPolicy")).holds(&e));
-        let e = event(base(json!({"requestParameters": {"createVolumePermission": {"add": {"items": [{"group": "all"}]}}}})));
+        let e = event(base(
+            json!({"requestParameters": {"createVolumePermission": {"add": {"items": [{"group": "all"}]}}}}),
+        ));
         assert!(Condition::Public(p("@requestParameters")).holds(&e));
         let e = event(base(json!({"requestParameters": {"valuesToAdd": ["all"]}})));
         assert!(Condition::Public(p("@requestParameters.valuesToAdd")).holds(&e));

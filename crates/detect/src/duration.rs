@@ -5,7 +5,8 @@ pub fn parse_duration(s: &str) -> Result<i64, String> {
     let s = s.trim();
     let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
     let (n, unit) = s.split_at(split);
-    let n: i64 = n.parse().map_err(|_| format!("bad duration {s:?}: expected a number and a unit, like 15m"))?;
+    let n: i64 =
+        n.parse().map_err(|_| format!("bad duration {s:?}: expected a number and a unit, like 15m"))?;
     let ms = match unit {
         "ms" => 1,
         "s" => 1_000,
@@ -23,7 +24,9 @@ pub fn parse_duration(s: &str) -> Result<i64, String> {
 
 /// The shortest way to write `ms` back (`90m` → `90m`, `7200000` → `2h`).
 pub fn format_duration(ms: i64) -> String {
-    for (unit, size) in [("w", 7 * 86_400_000), ("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1_000)] {
+    for (unit, size) in
+        [("w", 7 * 86_400_000), ("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1_000)]
+    {
         if ms >= size && ms % size == 0 {
             return format!("{}{unit}", ms / size);
         }

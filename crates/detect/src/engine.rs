@@ -193,6 +193,8 @@ pub struct Engine {
     rules: Vec<Rule>,
     index: Index,
     state: Vec<RuleState>,
+    /// A sequence step's query joined with its rule's, by (rule, step).
+    step_queries: HashMap<(usize, usize), Query>,
     /// Matches per rule since its last prune.
     since_prune: Vec<u64>,
     /// Rules whose state changed since [`Engine::take_dirty`].
@@ -206,11 +208,14 @@ impl Engine {
     pub fn new(rules: Vec<Rule>) -> Engine {
         let rules: Vec<Rule> = rules.into_iter().filter(|r| r.enabled).collect();
         let mut index = Index::default();
+        let mut step_queries = HashMap::new();
         for (i, r) in rules.iter().enumerate() {
             match &r.method {
                 Method::Sequence { steps, .. } => {
                     for (s, step) in steps.iter().enumerate() {
-                        index.add(&step.query, Matcher { rule: i, step: Some(s) });
+                        let both = Query::And(vec![r.query.clone(), step.query.clone()]);
+                        index.add(&both, Matcher { rule: i, step: Some(s) });
+                        step_queries.insert((i, s), both);
                     }
                 }
                 _ => index.add(&r.query, Matcher { rule: i, step: None }),
@@ -222,6 +227,7 @@ impl Engine {
             rules,
             index,
             state,
+            step_queries,
             since_prune: vec![0; n],
             dirty: vec![false; n],
             stats: EngineStats::default(),
@@ -251,9 +257,9 @@ impl Engine {
         for &m in &cands {
             self.stats.evaluations += 1;
             let rule = &self.rules[m.rule];
-            let query = match (m.step, &rule.method) {
-                (Some(s), Method::Sequence { steps, .. }) => &steps[s].query,
-                _ => &rule.query,
+            let query = match m.step {
+                Some(s) => &self.step_queries[&(m.rule, s)],
+                None => &rule.query,
             };
             if !matches(query, event) || !rule.conditions.iter().all(|c| c.holds(event)) {
                 continue;
@@ -322,10 +328,8 @@ impl Engine {
                 if !st.add(group.clone(), value, event.time, *learning) {
                     return None;
                 }
-                let shown: Vec<String> = fields
-                    .iter()
-                    .map(|f| format!("{f}={}", f.first(event).unwrap_or_default()))
-                    .collect();
+                let shown: Vec<String> =
+                    fields.iter().map(|f| format!("{f}={}", f.first(event).unwrap_or_default())).collect();
                 Some(firing(event.time, vec![event.id.clone()], format!("first seen: {}", shown.join(", "))))
             }
             (Method::Sequence { within, steps }, RuleState::Sequence(st)) => {

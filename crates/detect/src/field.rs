@@ -27,7 +27,9 @@ impl FieldPath {
             return Ok(FieldPath::Raw(path.to_owned()));
         }
         KnownField::from_name(s).map(FieldPath::Known).ok_or_else(|| {
-            format!("unknown field {s:?}: use a normalized field (`trailwatch fields`) or @path.in.the.record")
+            format!(
+                "unknown field {s:?}: use a normalized field (`trailwatch fields`) or @path.in.the.record"
+            )
         })
     }
 

@@ -126,7 +126,10 @@ pub fn load_paths(paths: &[PathBuf], base: LoadReport) -> LoadReport {
 fn read_limited(path: &Path) -> Result<String, String> {
     let meta = std::fs::metadata(path).map_err(|e| format!("cannot read: {e}"))?;
     if meta.len() > MAX_RULE_FILE_BYTES {
-        return Err(format!("{} bytes is too large for a rule file (at most {MAX_RULE_FILE_BYTES})", meta.len()));
+        return Err(format!(
+            "{} bytes is too large for a rule file (at most {MAX_RULE_FILE_BYTES})",
+            meta.len()
+        ));
     }
     let bytes = std::fs::read(path).map_err(|e| format!("cannot read: {e}"))?;
     String::from_utf8(bytes).map_err(|e| format!("not UTF-8 (byte {})", e.utf8_error().valid_up_to()))
@@ -136,7 +139,11 @@ fn collect(path: &Path, out: &mut Vec<PathBuf>, errors: &mut Vec<RuleError>) {
     let meta = match std::fs::metadata(path) {
         Ok(m) => m,
         Err(e) => {
-            errors.push(RuleError { file: path.display().to_string(), line: None, message: format!("cannot read: {e}") });
+            errors.push(RuleError {
+                file: path.display().to_string(),
+                line: None,
+                message: format!("cannot read: {e}"),
+            });
             return;
         }
     };
@@ -147,7 +154,11 @@ fn collect(path: &Path, out: &mut Vec<PathBuf>, errors: &mut Vec<RuleError>) {
     let mut entries: Vec<PathBuf> = match std::fs::read_dir(path) {
         Ok(rd) => rd.filter_map(|e| e.ok().map(|e| e.path())).collect(),
         Err(e) => {
-            errors.push(RuleError { file: path.display().to_string(), line: None, message: format!("cannot read: {e}") });
+            errors.push(RuleError {
+                file: path.display().to_string(),
+                line: None,
+                message: format!("cannot read: {e}"),
+            });
             return;
         }
     };
@@ -222,7 +233,9 @@ mod tests {
         let ids: Vec<_> = report.rules.iter().map(|r| r.id.as_str()).collect();
         assert_eq!(ids, ["x-rule", "c-rule"]);
         assert_eq!(report.errors.len(), 2, "{:?}", report.errors);
-        assert!(report.errors[0].file.ends_with("b.yml") && report.errors[0].message.contains("missing field"));
+        assert!(
+            report.errors[0].file.ends_with("b.yml") && report.errors[0].message.contains("missing field")
+        );
         assert!(report.errors[1].message.contains("already used"));
     }
 
@@ -231,7 +244,8 @@ mod tests {
         let pack = builtin_rules();
         let first = pack.rules[0].id.clone();
         let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("mine.yml"), GOOD.replace("x-rule", &first).replace("high", "low")).unwrap();
+        std::fs::write(dir.path().join("mine.yml"), GOOD.replace("x-rule", &first).replace("high", "low"))
+            .unwrap();
         let n = pack.rules.len();
         let report = load_paths(&[dir.path().to_owned()], pack);
         assert_eq!(report.rules.len(), n);

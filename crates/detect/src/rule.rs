@@ -257,9 +257,16 @@ impl RawRule {
     pub(crate) fn validate(self, origin: &str) -> Result<Rule, Invalid> {
         let id_ok = !self.id.is_empty()
             && self.id.len() <= 100
-            && self.id.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
+            && self
+                .id
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
         if !id_ok {
-            return Err(invalid("id", 0, format!("bad id {:?}: use lowercase letters, digits, - and _", self.id)));
+            return Err(invalid(
+                "id",
+                0,
+                format!("bad id {:?}: use lowercase letters, digits, - and _", self.id),
+            ));
         }
         if self.name.trim().is_empty() {
             return Err(invalid("name", 0, "the name is empty"));
@@ -277,7 +284,11 @@ impl RawRule {
                 && sub.len() == 3
                 && sub.bytes().all(|b| b.is_ascii_digit());
             if !ok {
-                return Err(invalid("techniques", 0, format!("bad ATT&CK technique id {t:?} (like T1078 or T1562.008)")));
+                return Err(invalid(
+                    "techniques",
+                    0,
+                    format!("bad ATT&CK technique id {t:?} (like T1078 or T1562.008)"),
+                ));
             }
         }
         let parsed = query("query", 0, &self.query)?;
@@ -302,7 +313,9 @@ impl RawRule {
                 if count == 0 {
                     return Err(invalid("count", 0, "count must be at least 1"));
                 }
-                let distinct = distinct.map(|d| FieldPath::parse(&d).map_err(|e| invalid("distinct", 0, e))).transpose()?;
+                let distinct = distinct
+                    .map(|d| FieldPath::parse(&d).map_err(|e| invalid("distinct", 0, e)))
+                    .transpose()?;
                 Method::Threshold { window: duration("window", &window)?, count, distinct }
             }
             Some(RawDetection::NewValue { fields: names, learning, forget }) => {
@@ -327,7 +340,13 @@ impl RawRule {
                     let key = match &s.key {
                         Some(k) => fields("key", k)?,
                         None if !group_by.is_empty() => group_by.clone(),
-                        None => return Err(invalid("steps", 0, format!("step {} has no key and the rule no group_by", i + 1))),
+                        None => {
+                            return Err(invalid(
+                                "steps",
+                                0,
+                                format!("step {} has no key and the rule no group_by", i + 1),
+                            ))
+                        }
                     };
                     let next_key = match &s.next_key {
                         Some(k) => fields("next_key", k)?,
@@ -338,7 +357,11 @@ impl RawRule {
                         return Err(invalid("count", 0, format!("step {}: count must be 1 to 1000", i + 1)));
                     }
                     if count > 1 && next_key != key {
-                        return Err(invalid("next_key", 0, format!("step {}: a step with a count cannot change the key", i + 1)));
+                        return Err(invalid(
+                            "next_key",
+                            0,
+                            format!("step {}: a step with a count cannot change the key", i + 1),
+                        ));
                     }
                     out.push(Step {
                         name: s.name.unwrap_or_else(|| format!("step {}", i + 1)),
@@ -351,7 +374,14 @@ impl RawRule {
                 }
                 for pair in out.windows(2) {
                     if pair[0].next_key.len() != pair[1].key.len() {
-                        return Err(invalid("key", 0, format!("{:?} joins {:?} with a different number of fields", pair[1].name, pair[0].name)));
+                        return Err(invalid(
+                            "key",
+                            0,
+                            format!(
+                                "{:?} joins {:?} with a different number of fields",
+                                pair[1].name, pair[0].name
+                            ),
+                        ));
                     }
                 }
                 Method::Sequence { within: duration("within", &within)?, steps: out }
@@ -362,7 +392,12 @@ impl RawRule {
             Method::Threshold { window, .. } => *window,
             Method::Sequence { within, .. } => *within,
         };
-        let suppress = self.suppress.as_deref().map(|s| duration("suppress", s)).transpose()?.unwrap_or(default_suppress);
+        let suppress = self
+            .suppress
+            .as_deref()
+            .map(|s| duration("suppress", s))
+            .transpose()?
+            .unwrap_or(default_suppress);
         let mut tests = Vec::new();
         for (i, t) in self.tests.into_iter().enumerate() {
             let expect = match &t.fires {
@@ -372,7 +407,13 @@ impl RawRule {
                     0 => Expect::None,
                     n => Expect::Exactly(n as usize),
                 },
-                other => return Err(invalid("fires", i, format!("fires must be true, false or a number, not {other}"))),
+                other => {
+                    return Err(invalid(
+                        "fires",
+                        i,
+                        format!("fires must be true, false or a number, not {other}"),
+                    ))
+                }
             };
             if t.records.is_empty() {
                 return Err(invalid("records", i, format!("test {:?} has no records", t.name)));

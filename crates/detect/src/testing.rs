@@ -84,11 +84,23 @@ pub fn test_events(rule: &str, test: &str, records: &[Value]) -> Result<Vec<Even
 
 /// Fills what a test record leaves out so tests stay short: time (`+10m` is relative to the
 /// base time), id, account, region, type, caller and address.
-fn complete(mut map: Map<String, Value>, rule: &str, test: &str, i: usize) -> Result<Map<String, Value>, String> {
+fn complete(
+    mut map: Map<String, Value>,
+    rule: &str,
+    test: &str,
+    i: usize,
+) -> Result<Map<String, Value>, String> {
     let time = match map.get("eventTime") {
         None => BASE_TIME + i as i64 * STEP_MS,
         Some(Value::String(s)) if s.starts_with('+') => {
-            BASE_TIME + crate::duration::parse_duration(&s[1..]).map_err(|e| format!("record {}: {e}", i + 1))?
+            let offset = &s[1..];
+            let zero = offset.trim_end_matches(|c: char| c.is_ascii_alphabetic()).bytes().all(|b| b == b'0');
+            let ms = if zero && !offset.is_empty() {
+                0
+            } else {
+                crate::duration::parse_duration(offset).map_err(|e| format!("record {}: {e}", i + 1))?
+            };
+            BASE_TIME + ms
         }
         Some(_) => i64::MIN,
     };

@@ -35,7 +35,14 @@ impl ThresholdState {
     /// Adds a match; returns the hits of a window of `window` ms holding at least `count`
     /// matches (or distinct values), and forgets the group's hits, so the next firing needs
     /// `count` new ones.
-    pub fn add(&mut self, group: String, hit: Hit, window: i64, count: u64, distinct: bool) -> Option<Vec<Hit>> {
+    pub fn add(
+        &mut self,
+        group: String,
+        hit: Hit,
+        window: i64,
+        count: u64,
+        distinct: bool,
+    ) -> Option<Vec<Hit>> {
         self.newest = self.newest.max(hit.time);
         let horizon = self.newest - window - LATENESS;
         if hit.time < horizon {

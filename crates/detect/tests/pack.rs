@@ -77,11 +77,14 @@ fn every_stratus_technique_fires_a_rule() {
     let report: String = coverage.iter().map(|(t, r)| format!("{t} -> {}\n", r.join(", "))).collect();
     let missed: Vec<&String> = coverage.iter().filter(|(_, r)| r.is_empty()).map(|(t, _)| t).collect();
     // The coverage report docs/DETECTION-COVERAGE.md is this list; keep them equal.
-    let doc = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/DETECTION-COVERAGE.md"))
-        .unwrap_or_default();
+    let doc = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/DETECTION-COVERAGE.md"),
+    )
+    .unwrap_or_default();
     assert!(missed.is_empty(), "Stratus techniques no rule fires on: {missed:?}\n\ncoverage:\n{report}");
     for (t, rules) in &coverage {
-        let row = format!("| `{t}` | {} |", rules.iter().map(|r| format!("`{r}`")).collect::<Vec<_>>().join(", "));
+        let row =
+            format!("| `{t}` | {} |", rules.iter().map(|r| format!("`{r}`")).collect::<Vec<_>>().join(", "));
         assert!(doc.contains(&row), "docs/DETECTION-COVERAGE.md lacks the row\n{row}\n\ncoverage:\n{report}");
     }
 }
