@@ -187,6 +187,18 @@ mod tests {
         assert_eq!(r.suppress, 3_600_000);
     }
 
+    #[test]
+    fn where_conditions_are_maps() {
+        let text = format!(
+            "{GOOD}where:\n  - differ: ['@requestParameters.userName', actor.name]\n  - same: [account, actor.account]\n  - foreign_account: '@requestParameters.policyDocument'\n  - public: '@requestParameters'\n  - ip_address: source_ip\n"
+        );
+        let r = parse_rule("x.yml", &text).unwrap();
+        assert_eq!(r.conditions.len(), 5);
+        let e = error(&format!("{GOOD}where:\n  - unlike: [a, b]\n"));
+        assert_eq!(e.line, Some(7), "{e}");
+        assert!(e.message.contains("unknown variant `unlike`"), "{e}");
+    }
+
     fn error(text: &str) -> RuleError {
         parse_rule("bad.yml", text).unwrap_err()
     }

@@ -141,7 +141,8 @@ pub(crate) struct RawRule {
     #[serde(default)]
     pub mitre: RawMitre,
     pub query: String,
-    #[serde(default, rename = "where")]
+    /// `- differ: [A, B]` maps (serde_yaml would otherwise want `!differ` tags).
+    #[serde(default, rename = "where", with = "serde_yaml::with::singleton_map_recursive")]
     pub conditions: Vec<RawCondition>,
     #[serde(default)]
     pub detection: Option<RawDetection>,
