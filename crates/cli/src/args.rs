@@ -13,11 +13,23 @@ Examples:
   trailwatch facets actor.name 'outcome:failure' --size 20
   trailwatch histogram 'action:ConsoleLogin' --interval 1h --by outcome
   trailwatch get 3346344c-5a3e-429e-8405-420f98f75d6e
+  trailwatch hunt ./incident-logs                 run the detection rules over a folder, store nothing
+  trailwatch signals --status open                alerts raised while ingesting
+  trailwatch rules replay all --from -30d         what the rules would have fired on stored events
 
 The query language is described in docs/QUERY.md; `trailwatch fields` lists the fields.
 
 Exit codes: 0 success; 1 done, but some files or records were rejected (ingest) or nothing
 matched (search with --fail-empty); 2 bad usage or query; 3 the store or a file system failed.";
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_command_line_is_well_formed() {
+        use clap::CommandFactory;
+        super::Cli::command().debug_assert();
+    }
+}
 
 #[derive(Debug, Parser)]
 #[command(name = "trailwatch", version, about = "AWS CloudTrail security monitoring: ingest, search, alert", after_help = AFTER_HELP)]
@@ -70,6 +82,19 @@ pub enum Command {
         #[arg(long, default_value_t = 200_000)]
         events: u64,
     },
+    /// Run the detection rules over CloudTrail files without storing them (incident response).
+    #[command(
+        after_help = "Examples:\n  trailwatch hunt ./AWSLogs\n  trailwatch hunt ./incident --rules ./my-rules --format json\n  trailwatch hunt ./logs --min-severity high --fail-on high"
+    )]
+    Hunt(HuntArgs),
+    /// List, test and replay detection rules.
+    #[command(subcommand)]
+    Rules(RulesCommand),
+    /// List signals (alerts), or change their status.
+    #[command(
+        after_help = "Examples:\n  trailwatch signals\n  trailwatch signals --status open --since -24h --min-severity high\n  trailwatch signals ack 'cloudtrail-stop-logging:1a2b…:1709294400000' --by alice"
+    )]
+    Signals(SignalsArgs),
     /// Delete events older than an age.
     Prune {
         /// Age such as 90d, 12w or 720h.
@@ -107,6 +132,106 @@ pub struct IngestArgs {
     /// Commit after this many new events (tests use small values to make many commits).
     #[arg(long, hide = true)]
     pub commit_every_events: Option<u64>,
+    #[command(flatten)]
+    pub rules: RuleArgs,
+    /// Do not run detection rules while ingesting.
+    #[arg(long)]
+    pub no_detect: bool,
+    /// Record signals but send no notifications.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct RuleArgs {
+    /// Rule files or folders, besides the built-in pack (a rule with a built-in rule's id
+    /// replaces it).
+    #[arg(long = "rules", value_name = "PATH")]
+    pub rule_paths: Vec<PathBuf>,
+    /// Leave the built-in rule pack out.
+    #[arg(long)]
+    pub no_builtin: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct HuntArgs {
+    /// Files or folders (read recursively).
+    #[arg(required = true)]
+    pub paths: Vec<PathBuf>,
+    #[command(flatten)]
+    pub rules: RuleArgs,
+    /// Only show signals at or above this severity (info, low, medium, high, critical).
+    #[arg(long, default_value = "info")]
+    pub min_severity: String,
+    /// Exit with code 1 when a signal at or above this severity was raised.
+    #[arg(long)]
+    pub fail_on: Option<String>,
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+    /// Decoding threads (default: one per core).
+    #[arg(long)]
+    pub threads: Option<usize>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RulesCommand {
+    /// The rules: built-in pack and --rules files.
+    List {
+        #[command(flatten)]
+        rules: RuleArgs,
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
+    /// Run the rules' inline tests (exit code 1 when one fails or a rule does not load).
+    Test {
+        #[command(flatten)]
+        rules: RuleArgs,
+    },
+    /// Show one rule.
+    Show {
+        id: String,
+        #[command(flatten)]
+        rules: RuleArgs,
+    },
+    /// Run a rule (or `all`) over stored events of a time range: what it would have fired.
+    /// Nothing is stored or notified.
+    #[command(
+        after_help = "Examples:\n  trailwatch rules replay all --from -30d\n  trailwatch rules replay console-login-brute-force --from 2024-08-01 --to 2024-08-08\n  trailwatch rules replay my-new-rule --rules ./my-rules --from -7d"
+    )]
+    Replay {
+        /// A rule id, or `all`.
+        id: String,
+        #[command(flatten)]
+        rules: RuleArgs,
+        #[command(flatten)]
+        time: TimeArgs,
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct SignalsArgs {
+    /// `ack`, `resolve`, `mute` or `reopen` followed by a signal id; nothing to list.
+    #[arg(num_args = 0..=2, value_names = ["ACTION", "ID"])]
+    pub change: Vec<String>,
+    /// Only signals with this status: open, acknowledged, resolved, muted.
+    #[arg(long)]
+    pub status: Option<String>,
+    /// Only signals last seen since this time (-24h, 2024-08-01…).
+    #[arg(long, allow_hyphen_values = true)]
+    pub since: Option<String>,
+    #[arg(long, default_value = "info")]
+    pub min_severity: String,
+    #[arg(long)]
+    pub rule: Option<String>,
+    #[arg(long, default_value_t = 50)]
+    pub limit: usize,
+    /// Who changes the status (default: $USER).
+    #[arg(long)]
+    pub by: Option<String>,
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
@@ -116,7 +241,7 @@ pub enum Format {
     Jsonl,
 }
 
-#[derive(Debug, Args)]
+#[derive(Debug, Args, Clone)]
 pub struct TimeArgs {
     /// Start of the time range: -24h, now-7d, 2024-08-01, 2024-08-01T13:00:00Z.
     #[arg(long, allow_hyphen_values = true)]

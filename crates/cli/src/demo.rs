@@ -46,6 +46,9 @@ pub fn run(data_dir: &Path, events: u64, quiet: bool) -> Result<u8, Fail> {
         max_depth: 64,
         all_errors: false,
         commit_every_events: None,
+        rules: crate::args::RuleArgs { rule_paths: Vec::new(), no_builtin: false },
+        no_detect: false,
+        dry_run: false,
     };
     let code = crate::ingest::run(data_dir, args, quiet)?;
     for (query, what) in EXAMPLES {

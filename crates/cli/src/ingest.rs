@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressStyle};
 use trailwatch_cloudtrail::Limits;
+use trailwatch_detect::signal::Outcome;
 use trailwatch_ingest::{IngestOptions, Observer, Problem, Progress};
 use trailwatch_store::{EmbeddedStore, EventStore, State, StoreOptions};
 
@@ -16,14 +17,16 @@ use crate::{now_ms, parse_duration, Fail};
 /// How many problems are printed unless `--all-errors`.
 const SHOWN_PROBLEMS: u64 = 20;
 
-struct CliObserver {
-    bar: Option<ProgressBar>,
-    all_errors: bool,
-    problems: AtomicU64,
+pub(crate) struct CliObserver {
+    pub(crate) bar: Option<ProgressBar>,
+    pub(crate) all_errors: bool,
+    pub(crate) problems: AtomicU64,
+    pub(crate) signals: AtomicU64,
+    pub(crate) show_signals: bool,
 }
 
 impl CliObserver {
-    fn say(&self, line: String) {
+    pub(crate) fn say(&self, line: String) {
         match &self.bar {
             Some(bar) => bar.println(line),
             None => eprintln!("{line}"),
@@ -44,6 +47,22 @@ impl Observer for CliObserver {
                 p.records_rejected + p.files_failed,
                 human_bytes(p.bytes_read),
             ));
+        }
+    }
+
+    fn signal(&self, o: &Outcome) {
+        if self.show_signals && o.created {
+            let n = self.signals.fetch_add(1, Ordering::Relaxed);
+            if n < SHOWN_PROBLEMS {
+                let s = &o.signal;
+                self.say(format!(
+                    "signal: [{}] {} | {} | {}",
+                    s.severity.as_str().to_uppercase(),
+                    s.rule_name,
+                    s.group,
+                    s.title
+                ));
+            }
         }
     }
 
@@ -86,13 +105,28 @@ pub fn run(data_dir: &Path, args: IngestArgs, quiet: bool) -> Result<u8, Fail> {
         bar.enable_steady_tick(Duration::from_millis(200));
         bar
     });
-    let observer = CliObserver { bar, all_errors: args.all_errors, problems: AtomicU64::new(0) };
-    let summary = trailwatch_ingest::ingest(&args.paths, &store, &mut state, &options, &observer).map_err(
-        |e| match e {
+    let mut detection = if args.no_detect {
+        None
+    } else {
+        let rules = crate::detect::load_rules(&args.rules)?;
+        Some(
+            trailwatch_ingest::Detection::new(rules, Some(&state), args.dry_run, now_ms())
+                .map_err(Fail::system)?,
+        )
+    };
+    let observer = CliObserver {
+        bar,
+        all_errors: args.all_errors,
+        problems: AtomicU64::new(0),
+        signals: AtomicU64::new(0),
+        show_signals: !quiet,
+    };
+    let summary =
+        trailwatch_ingest::ingest(&args.paths, &store, &mut state, &options, &observer, detection.as_mut())
+            .map_err(|e| match e {
             trailwatch_ingest::Error::Walk { .. } => Fail::usage(e.to_string()),
             e => Fail::system(e),
-        },
-    )?;
+        })?;
     if let Some(bar) = &observer.bar {
         bar.finish_and_clear();
     }
@@ -135,6 +169,15 @@ pub fn run(data_dir: &Path, args: IngestArgs, quiet: bool) -> Result<u8, Fail> {
         }
         let stats = store.stats()?;
         eprintln!("store: {} events, {} on disk", human_count(stats.events), human_bytes(stats.index_bytes));
+        if let Some(d) = &detection {
+            eprintln!(
+                "detection: {} rules, {} new signals, {} notifications queued{} (see `trailwatch signals`)",
+                d.engine().rules().len(),
+                human_count(d.created),
+                human_count(d.notified),
+                if args.dry_run { " (dry run: none)" } else { "" }
+            );
+        }
     }
     Ok(if summary.problems > 0 { 1 } else { 0 })
 }

@@ -4,6 +4,7 @@
 mod args;
 mod demo;
 mod demo_records;
+mod detect;
 mod ingest;
 mod output;
 mod query;
@@ -80,6 +81,9 @@ fn run(cli: Cli) -> Result<u8, Fail> {
         }
         Command::Stats => query::stats(&cli.data_dir),
         Command::Demo { events } => demo::run(&cli.data_dir, events, cli.quiet),
+        Command::Hunt(args) => detect::hunt(args, cli.quiet),
+        Command::Rules(cmd) => detect::rules(&cli.data_dir, cmd),
+        Command::Signals(args) => detect::signals(&cli.data_dir, args),
         Command::Prune { older_than } => ingest::prune(&cli.data_dir, &older_than, cli.quiet),
     }
 }

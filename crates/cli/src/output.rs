@@ -47,7 +47,7 @@ pub fn human_bytes(n: u64) -> String {
 }
 
 /// Prints rows with columns padded to their widest cell (the last column is not padded).
-fn table(header: &[&str], rows: &[Vec<String>]) {
+pub fn table(header: &[&str], rows: &[Vec<String>]) {
     let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
     for r in rows {
         for (i, c) in r.iter().enumerate() {

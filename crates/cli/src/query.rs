@@ -21,7 +21,7 @@ pub fn parse_query(input: &str, now: i64) -> Result<Query, Fail> {
     })
 }
 
-fn time_range(t: &TimeArgs, now: i64) -> Result<TimeRange, Fail> {
+pub fn time_range(t: &TimeArgs, now: i64) -> Result<TimeRange, Fail> {
     let parse = |name: &str, v: &Option<String>| {
         v.as_deref()
             .map(|s| {

@@ -70,19 +70,19 @@ impl fmt::Display for FieldPath {
 }
 
 /// The values of several fields as one group key: `actor.arn=…, source_ip=…`. A field with
-/// several values contributes them all, joined by `|`; a field with none contributes `-`.
+/// several values contributes them all, joined by `|`; a field with none is left out.
 pub fn group_key(fields: &[FieldPath], event: &Event) -> String {
     let mut key = String::new();
-    for (i, f) in fields.iter().enumerate() {
-        if i > 0 {
+    for f in fields {
+        let values = f.values(event);
+        if values.is_empty() {
+            continue;
+        }
+        if !key.is_empty() {
             key.push_str(", ");
         }
         key.push_str(&f.to_string());
         key.push('=');
-        let values = f.values(event);
-        if values.is_empty() {
-            key.push('-');
-        }
         for (j, v) in values.iter().enumerate() {
             if j > 0 {
                 key.push('|');

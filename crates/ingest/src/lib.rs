@@ -5,11 +5,13 @@
 //! covers all of its events, so a crash at any point followed by a re-run ends with the same
 //! events, none lost and none doubled (the store drops events whose id it already has).
 
+pub mod detect;
 mod files;
 mod pipeline;
 
+pub use detect::Detection;
 pub use files::{discover, Discovered, SkipReason, Skipped};
-pub use pipeline::{ingest, IngestOptions, Observer, Problem, Progress, Summary};
+pub use pipeline::{hunt, ingest, IngestOptions, Observer, Problem, Progress, Summary};
 
 /// What can stop an ingestion run as a whole (bad files and records do not: they are
 /// reported as [`Problem`]s and the run goes on).

@@ -1,6 +1,7 @@
 //! The ingestion pipeline: decoder threads feed one writer, which commits in batches and
 //! checkpoints files after each commit.
 
+use std::collections::HashSet;
 use std::fs::File;
 use std::io::BufReader;
 use std::path::PathBuf;
@@ -8,8 +9,10 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{bounded, unbounded};
 use trailwatch_cloudtrail::{normalize, Limits, RecordContext, RecordReader};
-use trailwatch_store::{EventStore, FileRecord, NewEvent, State};
+use trailwatch_detect::signal::Outcome;
+use trailwatch_store::{Checkpoint, EventStore, FileRecord, NewEvent, State};
 
+use crate::detect::Detection;
 use crate::files::{discover, Discovered, SkipReason};
 use crate::Result;
 
@@ -92,6 +95,8 @@ pub trait Observer: Sync {
     fn progress(&self, _progress: &Progress) {}
     fn problem(&self, _problem: &Problem) {}
     fn ignored(&self, _path: &std::path::Path, _why: SkipReason) {}
+    /// A rule fired: a signal was opened or updated.
+    fn signal(&self, _outcome: &Outcome) {}
 }
 
 /// The outcome of a run.
@@ -122,6 +127,7 @@ pub fn ingest(
     state: &mut State,
     options: &IngestOptions,
     observer: &dyn Observer,
+    detection: Option<&mut Detection>,
 ) -> Result<Summary> {
     let started = Instant::now();
     let (found, ignored) = discover(paths)?;
@@ -143,6 +149,99 @@ pub fn ingest(
     observer.progress(&progress);
     let mut problems = 0u64;
 
+    // Per file: events added and problems so far.
+    let mut counts = vec![(0u64, 0u64); todo.len()];
+    let mut finished: Vec<FileRecord> = Vec::new();
+    let mut since_commit = 0u64;
+    let mut last_commit = Instant::now();
+    let mut detection = detection;
+    decode_all(&todo, options, |chunk| {
+        let n = chunk.events.len() as u64;
+        progress.events_read += n;
+        if n > 0 {
+            let mut failed = None;
+            let stats = match detection.as_deref_mut() {
+                Some(d) => {
+                    let st = &*state;
+                    let stats = store.add_inspect(chunk.events, &mut |e| {
+                        if failed.is_none() {
+                            failed = d.observe(e, Some(st)).err();
+                        }
+                    })?;
+                    for o in d.take_outcomes() {
+                        observer.signal(&o);
+                    }
+                    stats
+                }
+                None => store.add(chunk.events)?,
+            };
+            if let Some(e) = failed {
+                return Err(e);
+            }
+            progress.events_added += stats.added;
+            progress.duplicates += stats.duplicates;
+            since_commit += stats.added;
+            counts[chunk.file].0 += n;
+        }
+        account_chunk(&chunk.problems, chunk.file, &mut counts, &mut progress, &mut problems, observer);
+        if let Some(end) = chunk.end {
+            let file = &todo[chunk.file];
+            end_file(&end, file, &mut progress, &mut problems, observer);
+            finished.push(FileRecord {
+                source: options.source.clone(),
+                path: file.path.to_string_lossy().into_owned(),
+                size: file.size,
+                modified: file.modified,
+                events: counts[chunk.file].0,
+                errors: counts[chunk.file].1 + end.fatal.is_some() as u64,
+                error: end.fatal,
+                done_at: options.now_ms,
+            });
+        }
+        if since_commit >= options.commit_every_events || last_commit.elapsed() >= options.commit_every {
+            commit(store, state, &mut finished, detection.as_deref_mut())?;
+            since_commit = 0;
+            last_commit = Instant::now();
+        }
+        progress.elapsed = started.elapsed();
+        observer.progress(&progress);
+        Ok(())
+    })?;
+    commit(store, state, &mut finished, detection)?;
+    store.finish()?;
+    progress.elapsed = started.elapsed();
+    observer.progress(&progress);
+    Ok(Summary { progress, problems })
+}
+
+/// Commits the store, then records the files whose events the commit covers, with what
+/// detection made of those events, in one transaction.
+fn commit(
+    store: &dyn EventStore,
+    state: &mut State,
+    finished: &mut Vec<FileRecord>,
+    detection: Option<&mut Detection>,
+) -> Result<()> {
+    store.commit()?;
+    let rows = detection.map(|d| d.take_rows()).unwrap_or_default();
+    if !finished.is_empty() || !rows.signals.is_empty() || !rows.rule_states.is_empty() {
+        state.checkpoint(&Checkpoint {
+            files: finished,
+            signals: &rows.signals,
+            rule_states: &rows.rule_states,
+            outbox: &rows.outbox,
+        })?;
+        finished.clear();
+    }
+    Ok(())
+}
+
+/// Runs decoder threads over `todo` and hands their chunks to `each`, in the order they come.
+fn decode_all(
+    todo: &[Discovered],
+    options: &IngestOptions,
+    mut each: impl FnMut(Chunk) -> Result<()>,
+) -> Result<()> {
     let (file_tx, file_rx) = unbounded::<usize>();
     for i in 0..todo.len() {
         file_tx.send(i).expect("receiver is alive");
@@ -150,8 +249,6 @@ pub fn ingest(
     drop(file_tx);
     // Bounded: decoders wait rather than pile parsed events up in memory.
     let (chunk_tx, chunk_rx) = bounded::<Chunk>(options.decoders);
-    let todo = &todo;
-
     std::thread::scope(|scope| -> Result<()> {
         for _ in 0..options.decoders.max(1) {
             let (file_rx, chunk_tx) = (file_rx.clone(), chunk_tx.clone());
@@ -164,63 +261,86 @@ pub fn ingest(
             });
         }
         drop(chunk_tx);
-
-        // Per file: events added and problems so far.
-        let mut counts = vec![(0u64, 0u64); todo.len()];
-        let mut finished: Vec<FileRecord> = Vec::new();
-        let mut since_commit = 0u64;
-        let mut last_commit = Instant::now();
         for chunk in chunk_rx.iter() {
-            let n = chunk.events.len() as u64;
-            progress.events_read += n;
-            if n > 0 {
-                let stats = store.add(chunk.events)?;
-                progress.events_added += stats.added;
-                progress.duplicates += stats.duplicates;
-                since_commit += stats.added;
-                counts[chunk.file].0 += n;
-            }
-            for p in &chunk.problems {
-                observer.problem(p);
-            }
-            let np = chunk.problems.len() as u64;
-            problems += np;
-            progress.records_rejected += chunk.problems.iter().filter(|p| p.record.is_some()).count() as u64;
-            counts[chunk.file].1 += np;
-            if let Some(end) = chunk.end {
-                let file = &todo[chunk.file];
-                progress.files_done += 1;
-                progress.bytes_read += end.bytes;
-                if let Some(message) = &end.fatal {
-                    progress.files_failed += 1;
-                    problems += 1;
-                    observer.problem(&Problem {
-                        path: file.path.clone(),
-                        record: None,
-                        message: message.clone(),
-                    });
-                }
-                finished.push(FileRecord {
-                    source: options.source.clone(),
-                    path: file.path.to_string_lossy().into_owned(),
-                    size: file.size,
-                    modified: file.modified,
-                    events: counts[chunk.file].0,
-                    errors: counts[chunk.file].1 + end.fatal.is_some() as u64,
-                    error: end.fatal,
-                    done_at: options.now_ms,
-                });
-            }
-            if since_commit >= options.commit_every_events || last_commit.elapsed() >= options.commit_every {
-                commit(store, state, &mut finished)?;
-                since_commit = 0;
-                last_commit = Instant::now();
-            }
-            progress.elapsed = started.elapsed();
-            observer.progress(&progress);
+            each(chunk)?;
         }
-        commit(store, state, &mut finished)?;
-        store.finish()?;
+        Ok(())
+    })
+}
+
+fn account_chunk(
+    chunk_problems: &[Problem],
+    file: usize,
+    counts: &mut [(u64, u64)],
+    progress: &mut Progress,
+    problems: &mut u64,
+    observer: &dyn Observer,
+) {
+    for p in chunk_problems {
+        observer.problem(p);
+    }
+    let np = chunk_problems.len() as u64;
+    *problems += np;
+    progress.records_rejected += chunk_problems.iter().filter(|p| p.record.is_some()).count() as u64;
+    counts[file].1 += np;
+}
+
+fn end_file(
+    end: &FileEnd,
+    file: &Discovered,
+    progress: &mut Progress,
+    problems: &mut u64,
+    observer: &dyn Observer,
+) {
+    progress.files_done += 1;
+    progress.bytes_read += end.bytes;
+    if let Some(message) = &end.fatal {
+        progress.files_failed += 1;
+        *problems += 1;
+        observer.problem(&Problem { path: file.path.clone(), record: None, message: message.clone() });
+    }
+}
+
+/// Runs the rules over every file under `paths` without storing anything (incident response
+/// on a folder). Events with an id seen earlier in the run are skipped, as the store would.
+pub fn hunt(
+    paths: &[PathBuf],
+    options: &IngestOptions,
+    observer: &dyn Observer,
+    detection: &mut Detection,
+) -> Result<Summary> {
+    let started = Instant::now();
+    let (todo, ignored) = discover(paths)?;
+    let mut progress = Progress {
+        files_ignored: ignored.len() as u64,
+        files_total: todo.len() as u64,
+        ..Progress::default()
+    };
+    for (path, why) in &ignored {
+        observer.ignored(path, *why);
+    }
+    let mut problems = 0u64;
+    let mut counts = vec![(0u64, 0u64); todo.len()];
+    let mut seen: HashSet<u64> = HashSet::new();
+    decode_all(&todo, options, |chunk| {
+        progress.events_read += chunk.events.len() as u64;
+        for ne in &chunk.events {
+            if !seen.insert(id_hash(&ne.event.id)) {
+                progress.duplicates += 1;
+                continue;
+            }
+            progress.events_added += 1;
+            detection.observe(&ne.event, None)?;
+        }
+        for o in detection.take_outcomes() {
+            observer.signal(&o);
+        }
+        account_chunk(&chunk.problems, chunk.file, &mut counts, &mut progress, &mut problems, observer);
+        if let Some(end) = &chunk.end {
+            end_file(end, &todo[chunk.file], &mut progress, &mut problems, observer);
+        }
+        progress.elapsed = started.elapsed();
+        observer.progress(&progress);
         Ok(())
     })?;
     progress.elapsed = started.elapsed();
@@ -228,14 +348,9 @@ pub fn ingest(
     Ok(Summary { progress, problems })
 }
 
-/// Commits the store, then records the files whose events the commit covers.
-fn commit(store: &dyn EventStore, state: &mut State, finished: &mut Vec<FileRecord>) -> Result<()> {
-    store.commit()?;
-    if !finished.is_empty() {
-        state.record_files(finished)?;
-        finished.clear();
-    }
-    Ok(())
+fn id_hash(id: &str) -> u64 {
+    use std::hash::{BuildHasher, BuildHasherDefault};
+    BuildHasherDefault::<std::collections::hash_map::DefaultHasher>::default().hash_one(id)
 }
 
 /// Reads one file and sends its events in chunks. Returns false when the writer is gone.

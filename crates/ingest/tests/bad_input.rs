@@ -187,7 +187,7 @@ fn bad_files_and_records_are_reported_and_good_events_kept() {
     let (store, mut state) = open(&data);
     let observer = Collect::default();
     let options = trailwatch_ingest::IngestOptions { limits, ..options() };
-    let summary = ingest(std::slice::from_ref(&logs), &store, &mut state, &options, &observer).unwrap();
+    let summary = ingest(std::slice::from_ref(&logs), &store, &mut state, &options, &observer, None).unwrap();
 
     // Every bad file, and only the bad files, has exactly one problem, saying what is wrong.
     let problems = observer.problems();

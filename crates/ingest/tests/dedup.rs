@@ -14,7 +14,7 @@ use trailwatch_store::{EmbeddedStore, EventStore, State, TimeRange};
 
 fn run(logs: &Path, store: &EmbeddedStore, state: &mut State, options: &IngestOptions) -> Summary {
     let observer = Collect::default();
-    let summary = ingest(&[logs.to_owned()], store, state, options, &observer).unwrap();
+    let summary = ingest(&[logs.to_owned()], store, state, options, &observer, None).unwrap();
     assert_eq!(observer.problems(), vec![], "good files reported problems");
     summary
 }

@@ -712,7 +712,7 @@ impl Verifier for RecordVerifier {
 }
 
 impl EventStore for EmbeddedStore {
-    fn add(&self, events: Vec<NewEvent>) -> Result<AddStats> {
+    fn add_inspect(&self, events: Vec<NewEvent>, inspect: &mut dyn FnMut(&Event)) -> Result<AddStats> {
         let mut guard = self.writer()?;
         let w = guard.as_mut().expect("writer is open");
         let segs = self.segments();
@@ -728,6 +728,7 @@ impl EventStore for EmbeddedStore {
             }
             w.pending.insert(h);
             w.filter.insert(h);
+            inspect(&ne.event);
             batch.push((ne, h));
             stats.added += 1;
         }

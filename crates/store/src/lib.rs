@@ -21,7 +21,7 @@ use trailwatch_cloudtrail::Event;
 use trailwatch_query::{KnownField, Query};
 
 pub use embedded::{EmbeddedStore, StoreOptions};
-pub use state::{FileRecord, State};
+pub use state::{Checkpoint, DeadLetterRow, FileRecord, OutboxRow, SignalFilter, SignalRow, State};
 
 /// What can go wrong in the store.
 #[derive(Debug, thiserror::Error)]
@@ -160,7 +160,12 @@ pub struct StoreStats {
 pub trait EventStore: Send + Sync {
     /// Adds events, dropping those whose id is already stored or pending. They become visible
     /// and durable at the next [`EventStore::commit`].
-    fn add(&self, events: Vec<NewEvent>) -> Result<AddStats>;
+    fn add(&self, events: Vec<NewEvent>) -> Result<AddStats> {
+        self.add_inspect(events, &mut |_| {})
+    }
+    /// [`EventStore::add`], calling `inspect` with every event that is not a duplicate, in
+    /// order, before it is stored: detection sees each event once, however often it is read.
+    fn add_inspect(&self, events: Vec<NewEvent>, inspect: &mut dyn FnMut(&Event)) -> Result<AddStats>;
     /// Makes every event added so far durable and searchable.
     fn commit(&self) -> Result<()>;
     /// Completes background work (segment merges) before the process ends.

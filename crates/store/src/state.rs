@@ -25,6 +25,64 @@ pub struct FileRecord {
     pub done_at: i64,
 }
 
+/// A signal as stored: the columns it is looked up by, and its whole body (JSON). The store
+/// does not know what a signal is; the detection crate does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignalRow {
+    pub id: String,
+    pub rule_id: String,
+    pub group: String,
+    pub status: String,
+    /// 0 (info) to 4 (critical).
+    pub severity: i64,
+    pub first_seen: i64,
+    pub last_seen: i64,
+    pub body: String,
+}
+
+/// A notification to send for a signal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxRow {
+    pub signal_id: String,
+    /// `trigger` or `resolve`.
+    pub action: String,
+    /// The signal as it was (JSON).
+    pub body: String,
+    pub created_at: i64,
+}
+
+/// A notification a channel could not take after every retry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeadLetterRow {
+    pub channel: String,
+    pub signal_id: String,
+    pub body: String,
+    pub error: String,
+    pub attempts: u32,
+    pub at: i64,
+}
+
+/// What a checkpoint records.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Checkpoint<'a> {
+    pub files: &'a [FileRecord],
+    pub signals: &'a [SignalRow],
+    /// (rule id, saved state)
+    pub rule_states: &'a [(String, String)],
+    pub outbox: &'a [OutboxRow],
+}
+
+/// Which signals to list.
+#[derive(Debug, Clone, Default)]
+pub struct SignalFilter {
+    pub status: Option<String>,
+    /// Last seen at or after (milliseconds).
+    pub since: i64,
+    pub min_severity: i64,
+    pub rule_id: Option<String>,
+    pub limit: usize,
+}
+
 pub struct State {
     conn: Connection,
 }
@@ -41,6 +99,22 @@ impl State {
                  modified INTEGER NOT NULL, events INTEGER NOT NULL, errors INTEGER NOT NULL,
                  error TEXT, done_at INTEGER NOT NULL,
                  PRIMARY KEY (source, path)
+             );
+             CREATE TABLE IF NOT EXISTS signals (
+                 id TEXT PRIMARY KEY, rule_id TEXT NOT NULL, group_key TEXT NOT NULL,
+                 status TEXT NOT NULL, severity INTEGER NOT NULL,
+                 first_seen INTEGER NOT NULL, last_seen INTEGER NOT NULL, body TEXT NOT NULL
+             );
+             CREATE INDEX IF NOT EXISTS signals_by_group ON signals (rule_id, group_key, status);
+             CREATE INDEX IF NOT EXISTS signals_by_time ON signals (last_seen);
+             CREATE TABLE IF NOT EXISTS rule_state (rule_id TEXT PRIMARY KEY, body TEXT NOT NULL);
+             CREATE TABLE IF NOT EXISTS outbox (
+                 seq INTEGER PRIMARY KEY AUTOINCREMENT, signal_id TEXT NOT NULL,
+                 action TEXT NOT NULL, body TEXT NOT NULL, created_at INTEGER NOT NULL
+             );
+             CREATE TABLE IF NOT EXISTS dead_letters (
+                 seq INTEGER PRIMARY KEY AUTOINCREMENT, channel TEXT NOT NULL, signal_id TEXT NOT NULL,
+                 body TEXT NOT NULL, error TEXT NOT NULL, attempts INTEGER NOT NULL, at INTEGER NOT NULL
              );",
         )
         .map_err(sql)?;
@@ -72,8 +146,15 @@ impl State {
 
     /// Records files as read, in one transaction.
     pub fn record_files(&mut self, files: &[FileRecord]) -> Result<()> {
+        self.checkpoint(&Checkpoint { files, ..Checkpoint::default() })
+    }
+
+    /// Records, in one transaction, files as read together with what detection made of their
+    /// events: signals, rule state and notifications to send. Either all of it is kept or none.
+    pub fn checkpoint(&mut self, cp: &Checkpoint<'_>) -> Result<()> {
         let tx = self.conn.transaction().map_err(sql)?;
         {
+            let files = cp.files;
             let mut stmt = tx
                 .prepare_cached(
                     "INSERT OR REPLACE INTO files (source, path, size, modified, events, errors, error, done_at)
@@ -93,8 +174,153 @@ impl State {
                 ])
                 .map_err(sql)?;
             }
+            for row in cp.signals {
+                put_signal(&tx, row)?;
+            }
+            let mut stmt = tx
+                .prepare_cached("INSERT OR REPLACE INTO rule_state (rule_id, body) VALUES (?1, ?2)")
+                .map_err(sql)?;
+            for (rule, body) in cp.rule_states {
+                stmt.execute(params![rule, body]).map_err(sql)?;
+            }
+            let mut stmt = tx
+                .prepare_cached(
+                    "INSERT INTO outbox (signal_id, action, body, created_at) VALUES (?1, ?2, ?3, ?4)",
+                )
+                .map_err(sql)?;
+            for o in cp.outbox {
+                stmt.execute(params![o.signal_id, o.action, o.body, o.created_at]).map_err(sql)?;
+            }
         }
         tx.commit().map_err(sql)
+    }
+
+    /// The signal of a rule and group that is not resolved, if any (the latest).
+    pub fn open_signal(&self, rule_id: &str, group: &str) -> Result<Option<String>> {
+        self.conn
+            .query_row(
+                "SELECT body FROM signals WHERE rule_id = ?1 AND group_key = ?2 AND status != 'resolved'
+                 ORDER BY last_seen DESC LIMIT 1",
+                params![rule_id, group],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(sql)
+    }
+
+    pub fn signal(&self, id: &str) -> Result<Option<String>> {
+        self.conn
+            .query_row("SELECT body FROM signals WHERE id = ?1", params![id], |r| r.get(0))
+            .optional()
+            .map_err(sql)
+    }
+
+    /// Signals, latest first.
+    pub fn signals(&self, filter: &SignalFilter) -> Result<Vec<String>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT body FROM signals
+                 WHERE (?1 IS NULL OR status = ?1) AND last_seen >= ?2 AND severity >= ?3
+                   AND (?4 IS NULL OR rule_id = ?4)
+                 ORDER BY last_seen DESC, id LIMIT ?5",
+            )
+            .map_err(sql)?;
+        let rows = stmt
+            .query_map(
+                params![
+                    filter.status,
+                    filter.since,
+                    filter.min_severity,
+                    filter.rule_id,
+                    filter.limit as i64
+                ],
+                |r| r.get(0),
+            )
+            .map_err(sql)?;
+        rows.collect::<rusqlite::Result<Vec<String>>>().map_err(sql)
+    }
+
+    /// Stores one signal (a status change), with a notification to send when given.
+    pub fn update_signal(&mut self, row: &SignalRow, outbox: Option<&OutboxRow>) -> Result<()> {
+        let tx = self.conn.transaction().map_err(sql)?;
+        put_signal(&tx, row)?;
+        if let Some(o) = outbox {
+            tx.execute(
+                "INSERT INTO outbox (signal_id, action, body, created_at) VALUES (?1, ?2, ?3, ?4)",
+                params![o.signal_id, o.action, o.body, o.created_at],
+            )
+            .map_err(sql)?;
+        }
+        tx.commit().map_err(sql)
+    }
+
+    /// The saved state of every rule: (rule id, body).
+    pub fn rule_states(&self) -> Result<Vec<(String, String)>> {
+        let mut stmt =
+            self.conn.prepare("SELECT rule_id, body FROM rule_state ORDER BY rule_id").map_err(sql)?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).map_err(sql)?;
+        rows.collect::<rusqlite::Result<Vec<_>>>().map_err(sql)
+    }
+
+    /// Notifications waiting to be sent, oldest first: (sequence number, row).
+    pub fn outbox(&self, limit: usize) -> Result<Vec<(i64, OutboxRow)>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT seq, signal_id, action, body, created_at FROM outbox ORDER BY seq LIMIT ?1",
+            )
+            .map_err(sql)?;
+        let rows = stmt
+            .query_map(params![limit as i64], |r| {
+                Ok((
+                    r.get(0)?,
+                    OutboxRow {
+                        signal_id: r.get(1)?,
+                        action: r.get(2)?,
+                        body: r.get(3)?,
+                        created_at: r.get(4)?,
+                    },
+                ))
+            })
+            .map_err(sql)?;
+        rows.collect::<rusqlite::Result<Vec<_>>>().map_err(sql)
+    }
+
+    /// A notification is done with: delivered, or given up on with dead letters recorded.
+    pub fn outbox_done(&mut self, seq: i64, dead: &[DeadLetterRow]) -> Result<()> {
+        let tx = self.conn.transaction().map_err(sql)?;
+        for d in dead {
+            tx.execute(
+                "INSERT INTO dead_letters (channel, signal_id, body, error, attempts, at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![d.channel, d.signal_id, d.body, d.error, d.attempts as i64, d.at],
+            )
+            .map_err(sql)?;
+        }
+        tx.execute("DELETE FROM outbox WHERE seq = ?1", params![seq]).map_err(sql)?;
+        tx.commit().map_err(sql)
+    }
+
+    pub fn dead_letters(&self, limit: usize) -> Result<Vec<DeadLetterRow>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT channel, signal_id, body, error, attempts, at FROM dead_letters ORDER BY seq DESC LIMIT ?1",
+            )
+            .map_err(sql)?;
+        let rows = stmt
+            .query_map(params![limit as i64], |r| {
+                Ok(DeadLetterRow {
+                    channel: r.get(0)?,
+                    signal_id: r.get(1)?,
+                    body: r.get(2)?,
+                    error: r.get(3)?,
+                    attempts: r.get::<_, i64>(4)? as u32,
+                    at: r.get(5)?,
+                })
+            })
+            .map_err(sql)?;
+        rows.collect::<rusqlite::Result<Vec<_>>>().map_err(sql)
     }
 
     /// How many files are recorded.
@@ -104,6 +330,17 @@ impl State {
             .map(|n| n as u64)
             .map_err(sql)
     }
+}
+
+fn put_signal(tx: &rusqlite::Transaction<'_>, row: &SignalRow) -> Result<()> {
+    tx.prepare_cached(
+        "INSERT OR REPLACE INTO signals (id, rule_id, group_key, status, severity, first_seen, last_seen, body)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    )
+    .map_err(sql)?
+    .execute(params![row.id, row.rule_id, row.group, row.status, row.severity, row.first_seen, row.last_seen, row.body])
+    .map_err(sql)?;
+    Ok(())
 }
 
 fn sql(e: rusqlite::Error) -> Error {

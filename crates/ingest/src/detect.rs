@@ -1,0 +1,143 @@
+//! Detection during ingestion: each event newly stored goes through the rule engine; firings
+//! become signals; signals, rule state and notifications to send are recorded with the files'
+//! checkpoint, in one transaction, after the store's commit.
+
+use std::collections::HashMap;
+
+use trailwatch_cloudtrail::Event;
+use trailwatch_detect::engine::EngineState;
+use trailwatch_detect::signal::{apply, Outcome};
+use trailwatch_detect::{Engine, Firing, Rule, Signal};
+use trailwatch_store::{OutboxRow, SignalRow, State};
+
+use crate::Result;
+
+/// The engine and the signals it changed since the last checkpoint.
+pub struct Detection {
+    engine: Engine,
+    dry_run: bool,
+    now_ms: i64,
+    touched: HashMap<(String, String), Signal>,
+    outbox: Vec<OutboxRow>,
+    firings: Vec<Firing>,
+    outcomes: Vec<Outcome>,
+    /// Signals created and notifications queued, over the whole run.
+    pub created: u64,
+    pub notified: u64,
+}
+
+/// What a checkpoint must record for detection.
+#[derive(Debug, Default)]
+pub struct DetectionRows {
+    pub signals: Vec<SignalRow>,
+    pub rule_states: Vec<(String, String)>,
+    pub outbox: Vec<OutboxRow>,
+}
+
+impl Detection {
+    /// An engine over `rules`, its memory restored from `state` when given. `dry_run` records
+    /// signals without queueing notifications.
+    pub fn new(rules: Vec<Rule>, state: Option<&State>, dry_run: bool, now_ms: i64) -> Result<Detection> {
+        let mut engine = Engine::new(rules);
+        if let Some(state) = state {
+            let mut saved = EngineState::default();
+            for (rule, body) in state.rule_states()? {
+                match serde_json::from_str(&body) {
+                    Ok(s) => {
+                        saved.rules.insert(rule, s);
+                    }
+                    Err(e) => {
+                        tracing::warn!(rule = %rule, error = %e, "saved rule state unreadable; starting afresh")
+                    }
+                }
+            }
+            engine.restore(saved);
+        }
+        Ok(Detection {
+            engine,
+            dry_run,
+            now_ms,
+            touched: HashMap::new(),
+            outbox: Vec::new(),
+            firings: Vec::new(),
+            outcomes: Vec::new(),
+            created: 0,
+            notified: 0,
+        })
+    }
+
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// Runs the rules on one event. Signals already stored are looked up in `state`.
+    pub fn observe(&mut self, event: &Event, state: Option<&State>) -> Result<()> {
+        self.firings.clear();
+        self.engine.observe(event, &mut self.firings);
+        for i in 0..self.firings.len() {
+            let f = &self.firings[i];
+            let rule = &self.engine.rules()[f.rule];
+            let key = (f.rule_id.clone(), f.group.clone());
+            let existing = match self.touched.remove(&key) {
+                Some(s) => Some(s),
+                None => match state {
+                    Some(st) => match st.open_signal(&key.0, &key.1)? {
+                        Some(body) => serde_json::from_str(&body).ok(),
+                        None => None,
+                    },
+                    None => None,
+                },
+            };
+            let outcome = apply(existing, f, rule, self.dry_run);
+            self.created += outcome.created as u64;
+            if outcome.notify {
+                self.notified += 1;
+                self.outbox.push(OutboxRow {
+                    signal_id: outcome.signal.id.clone(),
+                    action: "trigger".into(),
+                    body: serde_json::to_string(&outcome.signal).expect("signals serialize"),
+                    created_at: self.now_ms,
+                });
+            }
+            self.touched.insert(key, outcome.signal.clone());
+            self.outcomes.push(outcome);
+        }
+        Ok(())
+    }
+
+    /// The outcomes since the last call, in order.
+    pub fn take_outcomes(&mut self) -> Vec<Outcome> {
+        std::mem::take(&mut self.outcomes)
+    }
+
+    /// What the next checkpoint records; the in-memory signals are handed over.
+    pub fn take_rows(&mut self) -> DetectionRows {
+        let signals = self.touched.drain().map(|(_, s)| signal_row(&s)).collect();
+        let rule_states = self
+            .engine
+            .take_dirty()
+            .into_iter()
+            .map(|(id, s)| (id, serde_json::to_string(&s).expect("rule state serializes")))
+            .collect();
+        DetectionRows { signals, rule_states, outbox: std::mem::take(&mut self.outbox) }
+    }
+
+    /// Every signal changed since the last [`Detection::take_rows`] (hunt mode keeps them all).
+    pub fn signals(&self) -> impl Iterator<Item = &Signal> {
+        self.touched.values()
+    }
+}
+
+/// A signal as the state stores it.
+pub fn signal_row(s: &Signal) -> SignalRow {
+    SignalRow {
+        id: s.id.clone(),
+        rule_id: s.rule_id.clone(),
+        group: s.group.clone(),
+        status: s.status.as_str().to_owned(),
+        severity: s.severity as i64,
+        first_seen: s.first_seen,
+        last_seen: s.last_seen,
+        body: serde_json::to_string(s).expect("signals serialize"),
+    }
+}
