@@ -219,3 +219,52 @@ fn error_chain(e: &dyn std::error::Error) -> String {
     }
     message
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::notification::Severity;
+
+    fn notification() -> Notification {
+        Notification {
+            action: Action::Trigger,
+            dedup_key: "r/g".into(),
+            rule_id: "aws-x".into(),
+            rule_name: "Rule\nwith a break".into(),
+            severity: Severity::Critical,
+            tags: vec![],
+            mitre: vec![],
+            group: "actor=<script>".into(),
+            title: "Root   login\r\nBcc: evil@example.com".into(),
+            description: String::new(),
+            runbook: None,
+            first_seen_ms: 0,
+            last_seen_ms: 0,
+            count: 1,
+            sample_event_ids: vec![],
+            link: None,
+        }
+    }
+
+    #[test]
+    fn subject_is_one_line() {
+        // A title from event data must not be able to add a header.
+        assert_eq!(
+            subject(&notification()),
+            "[trailwatch][CRITICAL] Rule with a break: Root login Bcc: evil@example.com"
+        );
+    }
+
+    #[test]
+    fn html_is_escaped_and_empty_parts_are_left_out() {
+        let html = html_body(&notification());
+        assert!(html.contains("actor=&lt;script&gt;") && !html.contains("<script>"), "{html}");
+        assert!(!html.contains("Runbook") && !html.contains("Open in trailwatch"));
+        let text = text_body(&notification());
+        assert!(
+            !text.contains("MITRE") && !text.contains("Sample events") && !text.contains("Runbook"),
+            "{text}"
+        );
+        assert!(text.contains("Severity:   critical"), "{text}");
+    }
+}

@@ -26,6 +26,20 @@ enum Transport {
     Email(Box<EmailTransport>),
 }
 
+/// Shows the config only: the transports hold credentials (lettre's among them) whose own
+/// `Debug` is not ours to vouch for.
+impl std::fmt::Debug for Channel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Channel").field("config", &self.config).finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for Notifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Notifier").field("channels", &self.channels).finish()
+    }
+}
+
 impl Channel {
     pub fn name(&self) -> &str {
         &self.config.name

@@ -167,6 +167,14 @@ fn starttls_required_fails_when_the_server_does_not_offer_it() {
 }
 
 #[test]
+fn password_is_not_in_debug_output() {
+    let config = email_config(25, "never", "username = \"tw\"\nsecret_env = \"SMTP_PASSWORD\"");
+    let notifier = notifier(&config, &[("SMTP_PASSWORD", "hunter2-smtp")]);
+    let debug = format!("{notifier:?}");
+    assert!(debug.contains("\"mail\"") && !debug.contains("hunter2-smtp"), "{debug}");
+}
+
+#[test]
 fn unreachable_server_is_retried() {
     let d = &notifier(&email_config(closed_port(), "never", ""), &[]).send(&notification())[0];
     assert!(!d.ok);

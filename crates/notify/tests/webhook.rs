@@ -199,8 +199,8 @@ fn retry_after_is_honoured_and_capped() {
 fn secrets_stay_out_of_debug_output_and_errors() {
     let receiver = HttpReceiver::start(Reply::status(401).body(&format!("bad signature with key {SECRET}")));
     let notifier = notifier(&webhook_config(&receiver.url("/hook"), 0), &[("HOOK_SECRET", SECRET)]);
-    let channel = &notifier.channels()[0];
-    let debug = format!("{:?}", channel.config());
+    let debug = format!("{notifier:?}");
+    assert!(debug.contains("\"soc\""), "{debug}");
     assert!(!debug.contains(SECRET), "{debug}");
     let d = &notifier.send(&notification())[0];
     let shown = format!("{d:?} {}", serde_json::to_string(d).unwrap());
@@ -259,4 +259,15 @@ min_severity = "critical"
     let summary: Vec<_> = deliveries.iter().map(|d| (d.channel.as_str(), d.ok, d.attempts)).collect();
     assert_eq!(summary, [("all", true, 3), ("high-cloudtrail", true, 1)]);
     assert_eq!((a.requests().len(), b.requests().len(), c.requests().len()), (3, 1, 0));
+}
+
+#[test]
+fn redirects_are_not_followed_nor_retried() {
+    let elsewhere = HttpReceiver::start(Reply::status(200));
+    let receiver = HttpReceiver::start(Reply::status(302).header("Location", &elsewhere.url("/stolen")));
+    let notifier = notifier(&webhook_config(&receiver.url("/hook"), 3), &[("HOOK_SECRET", SECRET)]);
+    let d = &notifier.send(&notification())[0];
+    assert!(!d.ok, "{d:?}");
+    assert_eq!(d.attempts, 1, "{d:?}");
+    assert!(elsewhere.requests().is_empty(), "the signed body went to the redirect target");
 }
