@@ -21,6 +21,9 @@ pub struct BenchArgs {
     /// Skip the DuckDB comparison.
     #[arg(long)]
     pub skip_duckdb: bool,
+    /// Skip the detection figures (ingest without rules, hunt).
+    #[arg(long)]
+    pub skip_detection: bool,
     /// Reuse an existing store for the latency phase instead of ingesting again.
     #[arg(long)]
     pub reuse_store: bool,
@@ -72,6 +75,30 @@ pub fn run(args: BenchArgs) -> Result<()> {
                 rate / (raw.events as f64 / raw.seconds)
             );
             println!("ingest peak RSS: {:.0} MiB", ing.max_rss_kib as f64 / 1024.0);
+        }
+        if let (Some(with), false) = (&ingest, args.skip_detection) {
+            // The same ingest without the rule pack: what detection costs.
+            let plain_dir = args.dir.join(format!("store-{n}-nodetect"));
+            let _ = std::fs::remove_dir_all(&plain_dir);
+            let plain = run_binary(&binary, &plain_dir, &["ingest", "--no-detect"], &data)?;
+            let _ = std::fs::remove_dir_all(&plain_dir);
+            let with = with.seconds;
+            println!(
+                "ingest without detection: {:.2} s = {:.0} events/s; detection costs {:.1}% of ingest time",
+                plain.seconds,
+                raw.events as f64 / plain.seconds,
+                (with - plain.seconds) / with * 100.0
+            );
+            let hunt =
+                run_binary(&binary, &args.dir.join("hunt-scratch"), &["hunt", "--format", "jsonl"], &data)?;
+            let rate = raw.events as f64 / hunt.seconds;
+            println!(
+                "hunt (whole built-in pack, no store): {:.2} s = {:.0} events/s; ratio to raw parse {:.2}; peak RSS {:.0} MiB",
+                hunt.seconds,
+                rate,
+                rate / (raw.events as f64 / raw.seconds),
+                hunt.max_rss_kib as f64 / 1024.0
+            );
         }
         println!(
             "index: {:.1} MiB = {:.2} bytes per input .json.gz byte ({:.0} bytes per event)",
@@ -194,18 +221,25 @@ struct Ingest {
 }
 
 fn ingest(binary: &Path, data: &Path, store: &Path) -> Result<Ingest> {
+    run_binary(binary, store, &["ingest"], data)
+}
+
+/// Runs `trailwatch --quiet --data-dir STORE ARGS… DATA`, output discarded, timed.
+fn run_binary(binary: &Path, store: &Path, args: &[&str], data: &Path) -> Result<Ingest> {
     let t = Instant::now();
     let child = Command::new(binary)
         .arg("--data-dir")
         .arg(store)
-        .args(["--quiet", "ingest"])
+        .arg("--quiet")
+        .args(args)
         .arg(data)
+        .stdout(std::process::Stdio::null())
         .spawn()
-        .context("running trailwatch ingest")?;
+        .with_context(|| format!("running trailwatch {}", args.join(" ")))?;
     let (status, max_rss_kib) = wait_with_rusage(child)?;
     let seconds = t.elapsed().as_secs_f64();
     if status != 0 {
-        bail!("trailwatch ingest exited with status {status}");
+        bail!("trailwatch {} exited with status {status}", args.join(" "));
     }
     Ok(Ingest { seconds, max_rss_kib })
 }

@@ -37,6 +37,9 @@ pub struct Cli {
     /// Where the events and state are kept.
     #[arg(long, global = true, env = "TRAILWATCH_DATA_DIR", default_value = "trailwatch-data")]
     pub data_dir: PathBuf,
+    /// The configuration file (TOML): notification channels, UI address. See docs/NOTIFICATIONS.md.
+    #[arg(long, global = true, env = "TRAILWATCH_CONFIG")]
+    pub config: Option<PathBuf>,
     /// Print nothing but results and errors.
     #[arg(long, short, global = true)]
     pub quiet: bool,
@@ -95,6 +98,9 @@ pub enum Command {
         after_help = "Examples:\n  trailwatch signals\n  trailwatch signals --status open --since -24h --min-severity high\n  trailwatch signals ack 'cloudtrail-stop-logging:1a2b…:1709294400000' --by alice"
     )]
     Signals(SignalsArgs),
+    /// Notifications: test the channels, send what is queued, list dead letters.
+    #[command(subcommand)]
+    Notify(NotifyCommand),
     /// Delete events older than an age.
     Prune {
         /// Age such as 90d, 12w or 720h.
@@ -205,6 +211,24 @@ pub enum RulesCommand {
         rules: RuleArgs,
         #[command(flatten)]
         time: TimeArgs,
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum NotifyCommand {
+    /// Send a test notification to every configured channel.
+    Test,
+    /// Send the notifications still queued (a run that stopped before sending them).
+    Flush {
+        #[command(flatten)]
+        rules: RuleArgs,
+    },
+    /// Notifications that no retry could deliver.
+    DeadLetters {
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
         #[arg(long, value_enum, default_value_t = Format::Table)]
         format: Format,
     },

@@ -50,7 +50,7 @@ pub fn run(data_dir: &Path, events: u64, quiet: bool) -> Result<u8, Fail> {
         no_detect: false,
         dry_run: false,
     };
-    let code = crate::ingest::run(data_dir, args, quiet)?;
+    let code = crate::ingest::run(data_dir, None, args, quiet)?;
     for (query, what) in EXAMPLES {
         println!("\n$ trailwatch search '{query}' --limit 5        # {what}");
         let search = SearchArgs {
@@ -64,8 +64,22 @@ pub fn run(data_dir: &Path, events: u64, quiet: bool) -> Result<u8, Fail> {
         };
         crate::query::search(data_dir, search)?;
     }
+    println!("\n$ trailwatch signals --min-severity high --limit 15        # alerts the rule pack raised while ingesting");
+    let signals = crate::args::SignalsArgs {
+        change: Vec::new(),
+        status: None,
+        since: None,
+        min_severity: "high".into(),
+        rule: None,
+        limit: 15,
+        by: None,
+        format: Format::Table,
+    };
+    crate::detect::signals(data_dir, signals)?;
     println!(
-        "\nThe events are in {dir}. Try for yourself:\n  trailwatch --data-dir {dir} facets actor.name 'outcome:failure'\n  trailwatch --data-dir {dir} histogram 'service:iam' --by action\n  trailwatch --data-dir {dir} search '@userIdentity.sessionContext.attributes.mfaAuthenticated:false action:ConsoleLogin'",
+        "\nThe events are in {dir}. Try for yourself:
+  trailwatch --data-dir {dir} signals                       every alert, most recent first
+  trailwatch --data-dir {dir} rules list                    the built-in detection rules\n  trailwatch --data-dir {dir} facets actor.name 'outcome:failure'\n  trailwatch --data-dir {dir} histogram 'service:iam' --by action\n  trailwatch --data-dir {dir} search '@userIdentity.sessionContext.attributes.mfaAuthenticated:false action:ConsoleLogin'",
         dir = data_dir.display()
     );
     Ok(code)

@@ -74,7 +74,8 @@ impl Observer for CliObserver {
     }
 }
 
-pub fn run(data_dir: &Path, args: IngestArgs, quiet: bool) -> Result<u8, Fail> {
+pub fn run(data_dir: &Path, config: Option<&Path>, args: IngestArgs, quiet: bool) -> Result<u8, Fail> {
+    let config = crate::config::Config::load(config)?;
     let retention = args.retention.as_deref().map(parse_duration).transpose()?;
     std::fs::create_dir_all(data_dir)
         .map_err(|e| Fail::system(format!("cannot create {}: {e}", data_dir.display())))?;
@@ -105,14 +106,14 @@ pub fn run(data_dir: &Path, args: IngestArgs, quiet: bool) -> Result<u8, Fail> {
         bar.enable_steady_tick(Duration::from_millis(200));
         bar
     });
+    let rules = if args.no_detect { Vec::new() } else { crate::detect::load_rules(&args.rules)? };
     let mut detection = if args.no_detect {
         None
     } else {
-        let rules = crate::detect::load_rules(&args.rules)?;
-        Some(
-            trailwatch_ingest::Detection::new(rules, Some(&state), args.dry_run, now_ms())
-                .map_err(Fail::system)?,
-        )
+        let d = trailwatch_ingest::Detection::new(rules.clone(), Some(&state), args.dry_run, now_ms())
+            .map_err(Fail::system)?;
+        // Without channels nothing is queued; signals are still recorded.
+        Some(if config.notifier.is_some() { d } else { d.without_notifications() })
     };
     let observer = CliObserver {
         bar,
@@ -135,6 +136,10 @@ pub fn run(data_dir: &Path, args: IngestArgs, quiet: bool) -> Result<u8, Fail> {
     if !args.all_errors && hidden > 0 {
         eprintln!("… and {hidden} more rejected (see them all with --all-errors)");
     }
+    let sent = match &detection {
+        Some(_) => Some(crate::notify::deliver(&mut state, &config, &rules)?),
+        None => None,
+    };
     let pruned = match retention {
         Some(age) => Some(store.delete_before(now_ms() - age)?),
         None => None,
@@ -169,13 +174,19 @@ pub fn run(data_dir: &Path, args: IngestArgs, quiet: bool) -> Result<u8, Fail> {
         }
         let stats = store.stats()?;
         eprintln!("store: {} events, {} on disk", human_count(stats.events), human_bytes(stats.index_bytes));
-        if let Some(d) = &detection {
+        if let (Some(d), Some(sent)) = (&detection, &sent) {
+            let how = if args.dry_run {
+                " (dry run: none sent)".to_owned()
+            } else if config.notifier.is_none() {
+                " (no channels configured: none sent)".to_owned()
+            } else {
+                format!(", {} deliveries, {} dead letters", sent.deliveries, sent.dead_letters)
+            };
             eprintln!(
-                "detection: {} rules, {} new signals, {} notifications queued{} (see `trailwatch signals`)",
+                "detection: {} rules, {} new signals, {} notifications{how} (see `trailwatch signals`)",
                 d.engine().rules().len(),
                 human_count(d.created),
-                human_count(d.notified),
-                if args.dry_run { " (dry run: none)" } else { "" }
+                human_count(sent.notifications),
             );
         }
     }

@@ -12,6 +12,13 @@ use crate::rule::Step;
 pub const LATENESS: i64 = 3_600_000;
 /// Most entries kept per group (threshold) or per key (sequence step); the oldest go first.
 const MAX_PER_GROUP: usize = 10_000;
+/// Most events kept per key and step of a sequence: a search only ever uses the latest ones
+/// before, or the earliest after, an event (a key busier than this within a window may miss a
+/// chain whose events arrive that much out of order).
+const MAX_PER_KEY: usize = 256;
+/// Most candidates a sequence search tries per step (the latest ones going back, the
+/// earliest going forward), so a busy key cannot make one event cost thousands of steps.
+const MAX_ANCHORS: usize = 64;
 /// Most event ids a firing carries.
 pub const MAX_SAMPLE_IDS: usize = 20;
 
@@ -213,11 +220,19 @@ impl SequenceState {
         }
         insert_sorted(self.steps[i].entry(entry.key.clone()).or_default(), entry.clone());
         insert_sorted(self.by_next[i].entry(entry.next.clone()).or_default(), entry.clone());
-        let anchors: Vec<Entry> =
-            self.steps[i][&entry.key].iter().filter(|e| e.time >= entry.time).cloned().collect();
+        // Later events of the same step and key may complete a chain now that this one came
+        // (a late file); the chain must fit in `within` around the new event.
+        let same = &self.steps[i][&entry.key];
+        let from = same.partition_point(|e| e.time < entry.time);
+        let upto = same.partition_point(|e| e.time <= entry.time.saturating_add(within));
+        let anchors: Vec<Entry> = same[from..upto].iter().take(MAX_ANCHORS).cloned().collect();
         for anchor in anchors {
-            let Some((start, mut before)) = self.anchor_back(steps, i, &anchor) else { continue };
-            let Some((end, after)) = self.forward(steps, i + 1, &anchor.next, anchor.time) else { continue };
+            let floor = anchor.time.saturating_sub(within);
+            let Some((start, mut before)) = self.anchor_back(steps, i, &anchor, floor) else { continue };
+            let ceiling = start.saturating_add(within);
+            let Some((end, after)) = self.forward(steps, i + 1, &anchor.next, anchor.time, ceiling) else {
+                continue;
+            };
             if end - start <= within {
                 before.extend(after);
                 before.sort_by_key(|e| e.time);
@@ -232,27 +247,31 @@ impl SequenceState {
     }
 
     /// The latest start of steps `0..=i` completed by `anchor` at step `i`.
-    fn anchor_back(&self, steps: &[Step], i: usize, anchor: &Entry) -> Option<(i64, Vec<Entry>)> {
+    fn anchor_back(&self, steps: &[Step], i: usize, anchor: &Entry, floor: i64) -> Option<(i64, Vec<Entry>)> {
         let c = steps[i].count as usize;
-        let same: Vec<&Entry> = self.steps[i][&anchor.key].iter().filter(|e| e.time <= anchor.time).collect();
+        let all = &self.steps[i][&anchor.key];
+        let lo = all.partition_point(|e| e.time < floor);
+        let hi = all.partition_point(|e| e.time <= anchor.time);
+        let same = &all[lo..hi];
         if same.len() < c {
             return None;
         }
-        let chosen: Vec<Entry> = same[same.len() - c..].iter().map(|e| (*e).clone()).collect();
+        let chosen: Vec<Entry> = same[same.len() - c..].to_vec();
         let start_i = chosen[0].time;
         if i == 0 {
             return Some((start_i, chosen));
         }
-        let (start, mut events) = self.back(steps, i - 1, &anchor.key, start_i)?;
+        let (start, mut events) = self.back(steps, i - 1, &anchor.key, start_i, floor)?;
         events.extend(chosen);
         Some((start, events))
     }
 
     /// The latest start of steps `0..=j` whose step `j` joins `key` by `time`.
-    fn back(&self, steps: &[Step], j: usize, key: &str, time: i64) -> Option<(i64, Vec<Entry>)> {
+    fn back(&self, steps: &[Step], j: usize, key: &str, time: i64, floor: i64) -> Option<(i64, Vec<Entry>)> {
         let cands = self.by_next[j].get(key)?;
+        let from = cands.partition_point(|e| e.time < floor);
         let upto = cands.partition_point(|e| e.time <= time);
-        let cands = &cands[..upto];
+        let cands = &cands[from..upto.max(from)];
         let c = steps[j].count as usize;
         if c > 1 {
             if cands.len() < c {
@@ -263,16 +282,16 @@ impl SequenceState {
             if j == 0 {
                 return Some((s, chosen));
             }
-            let (start, mut events) = self.back(steps, j - 1, key, s)?;
+            let (start, mut events) = self.back(steps, j - 1, key, s, floor)?;
             events.extend(chosen);
             return Some((start, events));
         }
         let mut best: Option<(i64, Vec<Entry>)> = None;
-        for cand in cands.iter().rev() {
+        for cand in cands.iter().rev().take(MAX_ANCHORS) {
             let found = if j == 0 {
                 Some((cand.time, vec![cand.clone()]))
             } else {
-                self.back(steps, j - 1, &cand.key, cand.time).map(|(s, mut ev)| {
+                self.back(steps, j - 1, &cand.key, cand.time, floor).map(|(s, mut ev)| {
                     ev.push(cand.clone());
                     (s, ev)
                 })
@@ -290,26 +309,34 @@ impl SequenceState {
     }
 
     /// The earliest end of steps `j..` whose step `j` joins `key` from `time` on.
-    fn forward(&self, steps: &[Step], j: usize, key: &str, time: i64) -> Option<(i64, Vec<Entry>)> {
+    fn forward(
+        &self,
+        steps: &[Step],
+        j: usize,
+        key: &str,
+        time: i64,
+        ceiling: i64,
+    ) -> Option<(i64, Vec<Entry>)> {
         if j == steps.len() {
             return Some((time, Vec::new()));
         }
         let cands = self.steps[j].get(key)?;
         let from = cands.partition_point(|e| e.time < time);
-        let cands = &cands[from..];
+        let upto = cands.partition_point(|e| e.time <= ceiling);
+        let cands = &cands[from..upto.max(from)];
         let c = steps[j].count as usize;
         if c > 1 {
             if cands.len() < c {
                 return None;
             }
             let chosen = cands[..c].to_vec();
-            let (end, mut events) = self.forward(steps, j + 1, key, chosen[c - 1].time)?;
+            let (end, mut events) = self.forward(steps, j + 1, key, chosen[c - 1].time, ceiling)?;
             events.extend(chosen);
             return Some((end, events));
         }
         let mut best: Option<(i64, Vec<Entry>)> = None;
-        for cand in cands {
-            if let Some((end, mut ev)) = self.forward(steps, j + 1, &cand.next, cand.time) {
+        for cand in cands.iter().take(MAX_ANCHORS) {
+            if let Some((end, mut ev)) = self.forward(steps, j + 1, &cand.next, cand.time, ceiling) {
                 ev.push(cand.clone());
                 if best.as_ref().is_none_or(|b| end < b.0) {
                     best = Some((end, ev));
@@ -352,7 +379,7 @@ impl SequenceState {
 fn insert_sorted(v: &mut Vec<Entry>, e: Entry) {
     let at = v.partition_point(|x| x.time <= e.time);
     v.insert(at, e);
-    if v.len() > MAX_PER_GROUP {
+    if v.len() > MAX_PER_KEY {
         v.remove(0);
     }
 }

@@ -16,6 +16,8 @@ use crate::Result;
 pub struct Detection {
     engine: Engine,
     dry_run: bool,
+    /// Whether notifications are queued (not when no channel would take them).
+    queue: bool,
     now_ms: i64,
     touched: HashMap<(String, String), Signal>,
     outbox: Vec<OutboxRow>,
@@ -56,6 +58,7 @@ impl Detection {
         Ok(Detection {
             engine,
             dry_run,
+            queue: true,
             now_ms,
             touched: HashMap::new(),
             outbox: Vec::new(),
@@ -64,6 +67,12 @@ impl Detection {
             created: 0,
             notified: 0,
         })
+    }
+
+    /// Records signals as usual but queues no notifications (no channel is configured).
+    pub fn without_notifications(mut self) -> Detection {
+        self.queue = false;
+        self
     }
 
     pub fn engine(&self) -> &Engine {
@@ -90,7 +99,7 @@ impl Detection {
             };
             let outcome = apply(existing, f, rule, self.dry_run);
             self.created += outcome.created as u64;
-            if outcome.notify {
+            if outcome.notify && self.queue {
                 self.notified += 1;
                 self.outbox.push(OutboxRow {
                     signal_id: outcome.signal.id.clone(),

@@ -7,7 +7,7 @@ use std::ops::Bound;
 use std::str::FromStr;
 
 use serde_json::Value;
-use trailwatch_cloudtrail::event::{for_each_present_path, for_each_value_at};
+use trailwatch_cloudtrail::event::for_each_value_at;
 use trailwatch_cloudtrail::Event;
 
 use crate::ast::{as_bool, as_number, glob_matches, FieldRef, Predicate, Query, RangeValue};
@@ -185,14 +185,33 @@ fn raw(path: &str, pred: &Predicate, record: &Value) -> bool {
 /// by walking the path's segments proves it cheaply; otherwise (parents, keys with dots in
 /// them) the full walk decides.
 fn raw_exists(path: &str, record: &Value) -> bool {
-    let mut leaf = false;
-    for_each_value_at(record, path, &mut |v| leaf |= !v.is_null());
-    if leaf {
-        return true;
+    // Keys may themselves hold dots (`k.dot`), so at each level every key that is the rest
+    // of the path, or a prefix of it ending at a dot, is followed: exactly the paths
+    // `for_each_present_path` would report, without walking the rest of the record.
+    fn exists(value: &Value, rest: &str) -> bool {
+        match value {
+            Value::Array(items) => items.iter().any(|v| exists(v, rest)),
+            Value::Object(map) => map.iter().any(|(k, v)| {
+                if rest == k {
+                    present(v)
+                } else {
+                    rest.strip_prefix(k.as_str())
+                        .and_then(|r| r.strip_prefix('.'))
+                        .is_some_and(|r| exists(v, r))
+                }
+            }),
+            _ => false,
+        }
     }
-    let mut found = false;
-    for_each_present_path(record, |p| found |= p == path);
-    found
+    fn present(value: &Value) -> bool {
+        match value {
+            Value::Null => false,
+            Value::Array(items) => items.iter().any(present),
+            Value::Object(map) => map.values().any(present),
+            _ => true,
+        }
+    }
+    exists(record, path)
 }
 
 /// Calls `f` with the title and every string leaf of the record until it returns true; the

@@ -291,3 +291,22 @@ proptest::proptest! {
         }
     }
 }
+
+#[test]
+fn raw_existence_is_exactly_the_present_paths() {
+    let v = serde_json::json!({
+        "a": {"b": 1, "c": null, "d": {}, "e": [[], [null, {"f": "x"}]]},
+        "k.dot": {"inner": true}, "k": {"other": 1},
+        "r": [{"ARN": "x"}, null], "empty": [], "z": null
+    });
+    let mut present = Vec::new();
+    trailwatch_cloudtrail::event::for_each_present_path(&v, |p| present.push(p.to_owned()));
+    for p in &present {
+        assert!(super::raw_exists(p, &v), "{p} is present");
+    }
+    for p in ["a.c", "a.d", "a.e.g", "k.dot.other", "k.inner", "empty", "z", "r.arn", "a.b.c", "nothing"] {
+        assert!(!present.contains(&p.to_owned()));
+        assert!(!super::raw_exists(p, &v), "{p} is not present");
+    }
+    assert!(present.contains(&"k.dot.inner".to_owned()) && present.contains(&"a.e.f".to_owned()));
+}
