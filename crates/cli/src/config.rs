@@ -15,6 +15,16 @@ struct RawConfig {
     ui: RawUi,
     #[serde(default)]
     notify: RawNotifyConfig,
+    #[serde(default)]
+    detect: RawDetect,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDetect {
+    /// GeoLite2 City Blocks CSV files (IPv4 and IPv6) for the impossible-travel rules.
+    #[serde(default)]
+    geoip: Vec<std::path::PathBuf>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -30,6 +40,8 @@ pub struct Config {
     pub ui_url: Option<String>,
     /// `None` when no channel is configured.
     pub notifier: Option<Notifier>,
+    /// Geo data for travel rules, when configured.
+    pub geo: Option<std::sync::Arc<trailwatch_detect::geo::GeoDb>>,
 }
 
 impl Config {
@@ -56,6 +68,16 @@ impl Config {
             Some(Notifier::new(notify).map_err(|e| Fail::usage(format!("{where_}: [notify] {e}")))?)
         };
         let ui_url = raw.ui.url.map(|u| u.trim_end_matches('/').to_owned());
-        Ok(Config { ui_url, notifier })
+        let geo = if raw.detect.geoip.is_empty() {
+            None
+        } else {
+            // Relative paths are relative to the configuration file.
+            let base = path.and_then(Path::parent).unwrap_or(Path::new("."));
+            let files: Vec<_> = raw.detect.geoip.iter().map(|p| base.join(p)).collect();
+            let db = trailwatch_detect::geo::GeoDb::from_files(&files)
+                .map_err(|e| Fail::usage(format!("{where_}: [detect] geoip: {e}")))?;
+            Some(std::sync::Arc::new(db))
+        };
+        Ok(Config { ui_url, notifier, geo })
     }
 }

@@ -42,11 +42,13 @@ fn severity(s: &str) -> Result<Severity, Fail> {
         .ok_or_else(|| Fail::usage(format!("bad severity {s:?}: info, low, medium, high or critical")))
 }
 
-pub fn hunt(args: HuntArgs, quiet: bool) -> Result<u8, Fail> {
+pub fn hunt(args: HuntArgs, config: Option<&Path>, quiet: bool) -> Result<u8, Fail> {
+    let config = crate::config::Config::load(config)?;
     let rules = load_rules(&args.rules)?;
     let min = severity(&args.min_severity)?;
     let fail_on = args.fail_on.as_deref().map(severity).transpose()?;
-    let mut detection = Detection::new(rules, None, true, now_ms()).map_err(Fail::system)?;
+    let mut detection =
+        Detection::new(rules, None, true, now_ms()).map_err(Fail::system)?.with_geo(config.geo);
     let mut options = IngestOptions { now_ms: now_ms(), ..IngestOptions::default() };
     if let Some(t) = args.threads {
         options.decoders = t.max(1);
@@ -122,7 +124,7 @@ fn print_signals(signals: &[Signal], format: Format) {
     }
 }
 
-pub fn rules(data_dir: &Path, cmd: RulesCommand) -> Result<u8, Fail> {
+pub fn rules(data_dir: &Path, config: Option<&Path>, cmd: RulesCommand) -> Result<u8, Fail> {
     match cmd {
         RulesCommand::List { rules, format } => {
             let (rules, errors) = load_all(&rules);
@@ -205,7 +207,8 @@ pub fn rules(data_dir: &Path, cmd: RulesCommand) -> Result<u8, Fail> {
             let now = now_ms();
             let range = time_range(&time, now)?;
             let store = open_store(data_dir)?;
-            let (signals, events) = replay(&store, chosen, range)?;
+            let geo = crate::config::Config::load(config)?.geo;
+            let (signals, events) = replay(&store, chosen, range, geo)?;
             print_signals(&signals, format);
             eprintln!("replayed {} events: {} signals", human_count(events), signals.len());
             Ok(0)
@@ -215,13 +218,21 @@ pub fn rules(data_dir: &Path, cmd: RulesCommand) -> Result<u8, Fail> {
 
 /// Runs `rules` over the stored events of `range`, oldest first, on a fresh engine. Only the
 /// events some rule's query can match are read.
-fn replay(store: &dyn EventStore, rules: Vec<Rule>, range: TimeRange) -> Result<(Vec<Signal>, u64), Fail> {
+fn replay(
+    store: &dyn EventStore,
+    rules: Vec<Rule>,
+    range: TimeRange,
+    geo: Option<std::sync::Arc<trailwatch_detect::geo::GeoDb>>,
+) -> Result<(Vec<Signal>, u64), Fail> {
     let mut queries: Vec<Query> = Vec::new();
     for r in &rules {
         queries.push(r.query.clone());
     }
     let query = if queries.iter().any(|q| matches!(q, Query::All)) { Query::All } else { Query::Or(queries) };
     let mut engine = Engine::new(rules);
+    if let Some(g) = geo {
+        engine.set_geo(g);
+    }
     let mut signals: std::collections::HashMap<(String, String), Signal> = Default::default();
     let mut firings = Vec::new();
     let mut cursor = range.from;

@@ -111,7 +111,8 @@ pub fn run(data_dir: &Path, config: Option<&Path>, args: IngestArgs, quiet: bool
         None
     } else {
         let d = trailwatch_ingest::Detection::new(rules.clone(), Some(&state), args.dry_run, now_ms())
-            .map_err(Fail::system)?;
+            .map_err(Fail::system)?
+            .with_geo(config.geo.clone());
         // Without channels nothing is queued; signals are still recorded.
         Some(if config.notifier.is_some() { d } else { d.without_notifications() })
     };

@@ -89,8 +89,8 @@ fn run(cli: Cli) -> Result<u8, Fail> {
         }
         Command::Stats => query::stats(&cli.data_dir),
         Command::Demo { events } => demo::run(&cli.data_dir, events, cli.quiet),
-        Command::Hunt(args) => detect::hunt(args, cli.quiet),
-        Command::Rules(cmd) => detect::rules(&cli.data_dir, cmd),
+        Command::Hunt(args) => detect::hunt(args, cli.config.as_deref(), cli.quiet),
+        Command::Rules(cmd) => detect::rules(&cli.data_dir, cli.config.as_deref(), cmd),
         Command::Signals(args) => detect::signals(&cli.data_dir, args),
         Command::Prune { older_than } => ingest::prune(&cli.data_dir, &older_than, cli.quiet),
     }

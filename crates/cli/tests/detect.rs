@@ -224,3 +224,59 @@ fn replay_runs_rules_over_stored_history() {
     assert_eq!(none.as_array().unwrap().len(), 0);
     tw(&data, &["rules", "replay", "no-such-rule"]).expect(2);
 }
+
+#[test]
+fn impossible_travel_needs_and_uses_geo_data_from_the_config() {
+    let tmp = TempDir::new().unwrap();
+    let geo = tmp.path().join("GeoLite2-City-Blocks-IPv4.csv");
+    std::fs::write(
+        &geo,
+        "network,geoname_id,registered_country_geoname_id,represented_country_geoname_id,is_anonymous_proxy,is_satellite_provider,postal_code,latitude,longitude,accuracy_radius\n\
+         203.0.113.0/24,2988507,3017382,,0,0,75001,48.8534,2.3488,20\n\
+         198.51.100.0/24,1850147,1861060,,0,0,,35.6895,139.6917,50\n",
+    )
+    .unwrap();
+    let cfg = tmp.path().join("trailwatch.toml");
+    std::fs::write(&cfg, "[detect]\ngeoip = [\"GeoLite2-City-Blocks-IPv4.csv\"]\n").unwrap();
+    let login = |id: &str, ip: &str, at: &str| {
+        json!({"eventVersion": "1.08", "eventID": id, "eventTime": at, "eventSource": "signin.amazonaws.com",
+               "eventName": "ConsoleLogin", "eventType": "AwsConsoleSignIn", "awsRegion": "us-east-1",
+               "recipientAccountId": ACCOUNT, "sourceIPAddress": ip,
+               "userIdentity": {"type": "IAMUser", "userName": "bob", "arn": format!("arn:aws:iam::{ACCOUNT}:user/bob")},
+               "responseElements": {"ConsoleLogin": "Success"}})
+    };
+    let logs = tmp.path().join("logs");
+    write_log(
+        &log_path(&logs, "a"),
+        &[
+            login("l1", "203.0.113.5", "2024-08-01T10:00:00Z"),
+            login("l2", "198.51.100.9", "2024-08-01T12:00:00Z"),
+        ],
+    );
+    let data = tmp.path().join("data");
+    let travel = |run: &Run| {
+        json_out(run)
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["rule_id"] == "console-login-impossible-travel")
+            .cloned()
+    };
+    let without = tw(&data, &["hunt", logs.to_str().unwrap(), "--format", "json"]).expect(0);
+    assert!(travel(&without).is_none(), "no geo data, no travel signal");
+    let run =
+        tw(&data, &["--config", cfg.to_str().unwrap(), "hunt", logs.to_str().unwrap(), "--format", "json"])
+            .expect(0);
+    let s = travel(&run).expect("Paris then Tokyo in two hours");
+    assert!(
+        s["reason"]
+            .as_str()
+            .unwrap()
+            .contains("203.0.113.5 (48.85,2.35) then 198.51.100.9 (35.69,139.69): 9713 km in 120 min"),
+        "{s}"
+    );
+    assert_eq!(s["sample_event_ids"], json!(["l1", "l2"]));
+    std::fs::write(&geo, "network,latitude\n").unwrap();
+    let run = tw(&data, &["--config", cfg.to_str().unwrap(), "hunt", logs.to_str().unwrap()]).expect(2);
+    assert!(run.stderr.contains("GeoLite2-City-Blocks-IPv4.csv:1: no `longitude` column"), "{}", run.stderr);
+}

@@ -10,8 +10,11 @@ use trailwatch_query::{matches, FieldRef, GlobToken, KnownField, Predicate, Quer
 
 use crate::duration::format_duration;
 use crate::field::{group_key, join_key};
+use crate::geo::GeoDb;
 use crate::rule::{Method, Rule};
-use crate::window::{Entry, Hit, NewValueState, SequenceState, ThresholdState, MAX_SAMPLE_IDS};
+use crate::window::{
+    Entry, Hit, NewValueState, Place, SequenceState, ThresholdState, TravelState, MAX_SAMPLE_IDS,
+};
 
 /// Stateful rules prune their state every this many of their matches.
 const PRUNE_EVERY: u64 = 4096;
@@ -156,6 +159,7 @@ pub enum RuleState {
     Threshold(ThresholdState),
     NewValue(NewValueState),
     Sequence(SequenceState),
+    Travel(TravelState),
 }
 
 impl RuleState {
@@ -165,6 +169,7 @@ impl RuleState {
             Method::Threshold { .. } => RuleState::Threshold(ThresholdState::default()),
             Method::NewValue { .. } => RuleState::NewValue(NewValueState::default()),
             Method::Sequence { .. } => RuleState::Sequence(SequenceState::default()),
+            Method::Travel { .. } => RuleState::Travel(TravelState::default()),
         }
     }
 
@@ -201,6 +206,7 @@ pub struct Engine {
     dirty: Vec<bool>,
     stats: EngineStats,
     scratch: Vec<Matcher>,
+    geo: Option<std::sync::Arc<GeoDb>>,
 }
 
 impl Engine {
@@ -232,7 +238,23 @@ impl Engine {
             dirty: vec![false; n],
             stats: EngineStats::default(),
             scratch: Vec::new(),
+            geo: None,
         }
+    }
+
+    /// Gives travel rules the geo data they need (without it they never fire).
+    pub fn with_geo(mut self, geo: std::sync::Arc<GeoDb>) -> Engine {
+        self.set_geo(geo);
+        self
+    }
+
+    pub fn set_geo(&mut self, geo: std::sync::Arc<GeoDb>) {
+        self.geo = Some(geo);
+    }
+
+    /// Whether travel rules can run.
+    pub fn has_geo(&self) -> bool {
+        self.geo.is_some()
     }
 
     pub fn rules(&self) -> &[Rule] {
@@ -357,6 +379,30 @@ impl Engine {
                 f.last_time = chain.end;
                 Some(f)
             }
+            (Method::Travel { max_speed_kmh, min_distance_km }, RuleState::Travel(st)) => {
+                if prune {
+                    st.prune();
+                }
+                let ip_text = event.source_ip.as_deref()?;
+                let ip: std::net::IpAddr = ip_text.parse().ok()?;
+                let loc = self.geo.as_ref()?.locate(ip)?;
+                let place = Place {
+                    time: event.time,
+                    id: event.id.clone(),
+                    ip: ip_text.to_owned(),
+                    lat: loc.lat,
+                    lon: loc.lon,
+                };
+                let j = st.add(group.clone(), place, *max_speed_kmh, *min_distance_km)?;
+                let minutes = (j.to.time - j.from.time) / 60_000;
+                let reason = format!(
+                    "{} ({:.2},{:.2}) then {} ({:.2},{:.2}): {:.0} km in {minutes} min = {:.0} km/h",
+                    j.from.ip, j.from.lat, j.from.lon, j.to.ip, j.to.lat, j.to.lon, j.km, j.kmh
+                );
+                let mut f = firing(j.from.time, vec![j.from.id.clone(), j.to.id.clone()], reason);
+                f.last_time = j.to.time;
+                Some(f)
+            }
             _ => unreachable!("rule state is built for the rule's method"),
         }
     }
@@ -400,6 +446,7 @@ impl Engine {
                 RuleState::Threshold(t) => t.groups.values().map(Vec::len).sum(),
                 RuleState::NewValue(n) => n.values(),
                 RuleState::Sequence(q) => q.steps.iter().flat_map(|m| m.values()).map(Vec::len).sum(),
+                RuleState::Travel(t) => t.groups.values().map(Vec::len).sum(),
             })
             .sum()
     }

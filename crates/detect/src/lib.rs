@@ -11,6 +11,7 @@ pub mod condition;
 pub mod duration;
 pub mod engine;
 pub mod field;
+pub mod geo;
 pub mod load;
 pub mod rule;
 pub mod signal;

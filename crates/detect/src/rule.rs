@@ -85,6 +85,9 @@ pub enum Method {
     NewValue { fields: Vec<FieldPath>, learning: i64, forget: Option<i64> },
     /// The steps in order of event time, joined by key, from first to last within `within`.
     Sequence { within: i64, steps: Vec<Step> },
+    /// Two events of a group from places farther apart than `min_distance_km` and farther
+    /// than travel at `max_speed_kmh` allows in the time between them (needs geo data).
+    Travel { max_speed_kmh: f64, min_distance_km: f64 },
 }
 
 impl Method {
@@ -94,6 +97,7 @@ impl Method {
             Method::Threshold { .. } => "threshold",
             Method::NewValue { .. } => "new_value",
             Method::Sequence { .. } => "sequence",
+            Method::Travel { .. } => "travel",
         }
     }
 }
@@ -118,6 +122,8 @@ pub struct RuleTest {
     /// How many firings the records must cause (`fires: true` means at least one).
     pub expect: Expect,
     pub records: Vec<Value>,
+    /// The test's own geo data, when it gives some.
+    pub geo: Option<crate::geo::GeoDb>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -203,6 +209,22 @@ pub(crate) enum RawDetection {
         within: String,
         steps: Vec<RawStep>,
     },
+    Travel {
+        #[serde(default = "default_speed")]
+        max_speed_kmh: f64,
+        #[serde(default = "default_distance")]
+        min_distance_km: f64,
+    },
+}
+
+/// Faster than an airliner.
+fn default_speed() -> f64 {
+    1000.0
+}
+
+/// Farther than the error of city-level geo data.
+fn default_distance() -> f64 {
+    500.0
 }
 
 #[derive(Debug, Deserialize)]
@@ -226,6 +248,17 @@ pub(crate) struct RawTest {
     /// `true`, `false` or a number of firings.
     pub fires: Value,
     pub records: Vec<Value>,
+    /// Geo data for the test (travel rules): networks and their coordinates.
+    #[serde(default)]
+    pub geoip: Vec<RawGeo>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawGeo {
+    pub network: String,
+    pub latitude: f32,
+    pub longitude: f32,
 }
 
 /// A problem in one part of a rule; [`crate::load`] adds the file and line.
@@ -387,9 +420,22 @@ impl RawRule {
                 }
                 Method::Sequence { within: duration("within", &within)?, steps: out }
             }
+            Some(RawDetection::Travel { max_speed_kmh, min_distance_km }) => {
+                if !(max_speed_kmh > 0.0 && min_distance_km >= 0.0) {
+                    return Err(invalid("max_speed_kmh", 0, "speed must be above 0 and distance at least 0"));
+                }
+                if group_by.is_empty() {
+                    return Err(invalid(
+                        "detection",
+                        0,
+                        "travel needs group_by (whose travel: a user, a key)",
+                    ));
+                }
+                Method::Travel { max_speed_kmh, min_distance_km }
+            }
         };
         let default_suppress = match &method {
-            Method::Match | Method::NewValue { .. } => 3_600_000,
+            Method::Match | Method::NewValue { .. } | Method::Travel { .. } => 3_600_000,
             Method::Threshold { window, .. } => *window,
             Method::Sequence { within, .. } => *within,
         };
@@ -419,7 +465,21 @@ impl RawRule {
             if t.records.is_empty() {
                 return Err(invalid("records", i, format!("test {:?} has no records", t.name)));
             }
-            tests.push(RuleTest { name: t.name, expect, records: t.records });
+            let geo = if t.geoip.is_empty() {
+                None
+            } else {
+                let mut db = crate::geo::GeoDb::default();
+                for g in &t.geoip {
+                    let net = g
+                        .network
+                        .parse()
+                        .map_err(|_| invalid("network", 0, format!("bad network {:?}", g.network)))?;
+                    db.insert(net, crate::geo::Location { lat: g.latitude, lon: g.longitude });
+                }
+                db.finish();
+                Some(db)
+            };
+            tests.push(RuleTest { name: t.name, expect, records: t.records, geo });
         }
         Ok(Rule {
             id: self.id,

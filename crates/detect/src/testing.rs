@@ -38,7 +38,7 @@ pub fn run_tests(rule: &Rule) -> Vec<TestResult> {
                 Ok(e) => e,
                 Err(m) => return result(false, 0, Some(m)),
             };
-            let firings = fire(rule, &events).len();
+            let firings = fire_with(rule, &events, t.geo.clone()).len();
             let passed = match t.expect {
                 Expect::AtLeastOne => firings > 0,
                 Expect::None => firings == 0,
@@ -56,9 +56,16 @@ pub fn run_tests(rule: &Rule) -> Vec<TestResult> {
 
 /// The firings of `rule` (enabled or not) over `events`, in order.
 pub fn fire(rule: &Rule, events: &[Event]) -> Vec<Firing> {
+    fire_with(rule, events, None)
+}
+
+fn fire_with(rule: &Rule, events: &[Event], geo: Option<crate::geo::GeoDb>) -> Vec<Firing> {
     let mut rule = rule.clone();
     rule.enabled = true;
     let mut engine = Engine::new(vec![rule]);
+    if let Some(g) = geo {
+        engine = engine.with_geo(std::sync::Arc::new(g));
+    }
     let mut out = Vec::new();
     for e in events {
         engine.observe(e, &mut out);

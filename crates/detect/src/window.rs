@@ -383,3 +383,78 @@ fn insert_sorted(v: &mut Vec<Entry>, e: Entry) {
         v.remove(0);
     }
 }
+
+/// Where a group was seen last: a travel rule's memory.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct TravelState {
+    pub groups: HashMap<String, Vec<Place>>,
+    pub newest: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Place {
+    pub time: i64,
+    pub id: String,
+    pub ip: String,
+    pub lat: f32,
+    pub lon: f32,
+}
+
+/// Places kept per group, and for how long: enough for late records around a journey.
+const PLACES_PER_GROUP: usize = 16;
+const PLACES_FOR: i64 = 24 * 3_600_000;
+
+/// An impossible journey: from a place to another faster than allowed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Journey {
+    pub from: Place,
+    pub to: Place,
+    pub km: f64,
+    pub kmh: f64,
+}
+
+impl TravelState {
+    /// Adds a place of `group`; the fastest impossible journey between it and a place kept.
+    pub fn add(&mut self, group: String, place: Place, max_kmh: f64, min_km: f64) -> Option<Journey> {
+        use crate::geo::Location;
+        self.newest = self.newest.max(place.time);
+        if place.time < self.newest - PLACES_FOR - LATENESS {
+            return None;
+        }
+        let here = Location { lat: place.lat, lon: place.lon };
+        let places = self.groups.entry(group).or_default();
+        let mut worst: Option<Journey> = None;
+        for p in places.iter() {
+            let km = here.km_to(Location { lat: p.lat, lon: p.lon });
+            if km < min_km {
+                continue;
+            }
+            // Events a second apart from two continents are no slower than a minute apart:
+            // CloudTrail times are to the second, so at least a minute is assumed.
+            let hours = ((place.time - p.time).abs().max(60_000)) as f64 / 3_600_000.0;
+            let kmh = km / hours;
+            if kmh > max_kmh && worst.as_ref().is_none_or(|w| kmh > w.kmh) {
+                let (from, to) = if p.time <= place.time {
+                    (p.clone(), place.clone())
+                } else {
+                    (place.clone(), p.clone())
+                };
+                worst = Some(Journey { from, to, km, kmh });
+            }
+        }
+        let at = places.partition_point(|p| p.time <= place.time);
+        places.insert(at, place);
+        if places.len() > PLACES_PER_GROUP {
+            places.remove(0);
+        }
+        worst
+    }
+
+    pub fn prune(&mut self) {
+        let horizon = self.newest - PLACES_FOR - LATENESS;
+        self.groups.retain(|_, v| {
+            v.retain(|p| p.time >= horizon);
+            !v.is_empty()
+        });
+    }
+}

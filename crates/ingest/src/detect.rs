@@ -69,6 +69,14 @@ impl Detection {
         })
     }
 
+    /// Gives travel rules their geo data.
+    pub fn with_geo(mut self, geo: Option<std::sync::Arc<trailwatch_detect::geo::GeoDb>>) -> Detection {
+        if let Some(g) = geo {
+            self.engine.set_geo(g);
+        }
+        self
+    }
+
     /// Records signals as usual but queues no notifications (no channel is configured).
     pub fn without_notifications(mut self) -> Detection {
         self.queue = false;
