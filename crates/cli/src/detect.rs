@@ -48,7 +48,7 @@ pub fn hunt(args: HuntArgs, config: Option<&Path>, quiet: bool) -> Result<u8, Fa
     let min = severity(&args.min_severity)?;
     let fail_on = args.fail_on.as_deref().map(severity).transpose()?;
     let mut detection =
-        Detection::new(rules, None, true, now_ms()).map_err(Fail::system)?.with_geo(config.geo);
+        Detection::new(rules, None, true, now_ms()).map_err(Fail::system)?.with_geo(config.geo).any_order();
     let mut options = IngestOptions { now_ms: now_ms(), ..IngestOptions::default() };
     if let Some(t) = args.threads {
         options.decoders = t.max(1);
@@ -296,7 +296,7 @@ fn rule_json(r: &Rule) -> serde_json::Value {
         "tags": r.tags, "tactics": r.tactics, "techniques": r.techniques, "query": r.query_text,
         "method": r.method.name(), "group_by": r.group_by.iter().map(|f| f.to_string()).collect::<Vec<_>>(),
         "suppress_ms": r.suppress, "runbook": r.runbook, "references": r.references,
-        "enabled": r.enabled, "tests": r.tests.len(), "origin": r.origin,
+        "enabled": r.enabled, "dry_run": r.dry_run, "tests": r.tests.len(), "origin": r.origin,
     })
 }
 

@@ -138,13 +138,36 @@ fn rule_state_carries_over_between_runs_and_dry_run_notifies_nobody() {
     let mut args = vec!["ingest", logs.to_str().unwrap(), "--dry-run"];
     args.extend(rule_args);
     let run = tw(&data, &args).expect(0);
-    assert!(run.stderr.contains("1 new signals, 0 notifications queued (dry run: none)"), "{}", run.stderr);
+    assert!(run.stderr.contains("1 new signals, 0 notifications (dry run: none sent)"), "{}", run.stderr);
     let one = json_out(&tw(&data, &["signals", "--format", "json"]).expect(0));
     assert_eq!(one.as_array().unwrap().len(), 1);
     assert_eq!(one[0]["rule_id"], "three-deletes");
     assert_eq!(one[0]["group"], "actor.name=bob");
     assert_eq!(one[0]["dry_run"], true);
     assert_eq!(one[0]["sample_event_ids"], json!(["d1", "d2", "d3"]));
+
+    // A rule in dry run records without notifying, whatever the command line says.
+    std::fs::write(
+        rules.join("three.yml"),
+        format!("{THREE_DELETES}dry_run: true\n").replace("id: three-deletes", "id: three-deletes-trial"),
+    )
+    .unwrap();
+    write_log(
+        &log_path(&logs, "c"),
+        &[
+            call("d4", "2024-08-02T10:00:00Z"),
+            call("d5", "2024-08-02T10:01:00Z"),
+            call("d6", "2024-08-02T10:02:00Z"),
+        ],
+    );
+    let mut args = vec!["ingest", logs.to_str().unwrap()];
+    args.extend(rule_args);
+    tw(&data, &args).expect(0);
+    let trial =
+        json_out(&tw(&data, &["signals", "--rule", "three-deletes-trial", "--format", "json"]).expect(0));
+    assert_eq!(trial.as_array().unwrap().len(), 1);
+    assert_eq!(trial[0]["dry_run"], true);
+    assert_eq!(trial[0]["notified_at"], Value::Null);
 }
 
 #[test]

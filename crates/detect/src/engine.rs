@@ -207,6 +207,7 @@ pub struct Engine {
     stats: EngineStats,
     scratch: Vec<Matcher>,
     geo: Option<std::sync::Arc<GeoDb>>,
+    lateness: i64,
 }
 
 impl Engine {
@@ -239,6 +240,7 @@ impl Engine {
             stats: EngineStats::default(),
             scratch: Vec::new(),
             geo: None,
+            lateness: crate::window::LATENESS,
         }
     }
 
@@ -250,6 +252,21 @@ impl Engine {
 
     pub fn set_geo(&mut self, geo: std::sync::Arc<GeoDb>) {
         self.geo = Some(geo);
+    }
+
+    /// How long past its window an event still counts when it arrives late (default
+    /// [`crate::window::LATENESS`], one hour). Hunting a folder whose files come in any order
+    /// uses `i64::MAX`: nothing is too late, and state is bounded only by its caps.
+    pub fn set_lateness(&mut self, ms: i64) {
+        self.lateness = ms;
+        for s in &mut self.state {
+            match s {
+                RuleState::Threshold(t) => t.lateness = ms,
+                RuleState::Sequence(q) => q.lateness = ms,
+                RuleState::Travel(t) => t.lateness = ms,
+                RuleState::Stateless | RuleState::NewValue(_) => {}
+            }
+        }
     }
 
     /// Whether travel rules can run.
@@ -435,6 +452,7 @@ impl Engine {
                 }
             }
         }
+        self.set_lateness(self.lateness);
     }
 
     /// How much the engine remembers: threshold hits, values seen, sequence entries.

@@ -68,6 +68,8 @@ pub struct Rule {
     pub runbook: Option<String>,
     pub references: Vec<String>,
     pub enabled: bool,
+    /// Signals of this rule are recorded but never notified (trying a new rule out).
+    pub dry_run: bool,
     pub tests: Vec<RuleTest>,
     /// The file the rule came from (`builtin:cloudtrail-stop-logging.yml` for the pack).
     pub origin: String,
@@ -162,6 +164,8 @@ pub(crate) struct RawRule {
     pub references: Vec<String>,
     #[serde(default = "yes")]
     pub enabled: bool,
+    #[serde(default)]
+    pub dry_run: bool,
     #[serde(default)]
     pub tests: Vec<RawTest>,
 }
@@ -498,6 +502,7 @@ impl RawRule {
             runbook: self.runbook,
             references: self.references,
             enabled: self.enabled,
+            dry_run: self.dry_run,
             tests,
             origin: origin.to_owned(),
         })

@@ -8,8 +8,19 @@ use serde::{Deserialize, Serialize};
 
 use crate::rule::Step;
 
-/// How long past its window an event is kept for late arrivals, in milliseconds.
+/// How long past its window an event is kept for late arrivals, in milliseconds (live
+/// ingestion; hunting a folder of files in any order keeps everything, see
+/// [`crate::Engine::set_lateness`]).
 pub const LATENESS: i64 = 3_600_000;
+
+fn default_lateness() -> i64 {
+    LATENESS
+}
+
+/// `newest - window - lateness`, without overflow.
+fn horizon(newest: i64, window: i64, lateness: i64) -> i64 {
+    newest.saturating_sub(window).saturating_sub(lateness)
+}
 /// Most entries kept per group (threshold) or per key (sequence step); the oldest go first.
 const MAX_PER_GROUP: usize = 10_000;
 /// Most events kept per key and step of a sequence: a search only ever uses the latest ones
@@ -32,10 +43,13 @@ pub struct Hit {
 }
 
 /// A threshold rule's recent matches, per group, sorted by time.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ThresholdState {
     pub groups: HashMap<String, Vec<Hit>>,
     pub newest: i64,
+    /// How long past the window late events still count (not saved).
+    #[serde(skip, default = "default_lateness")]
+    pub lateness: i64,
 }
 
 impl ThresholdState {
@@ -51,7 +65,7 @@ impl ThresholdState {
         distinct: bool,
     ) -> Option<Vec<Hit>> {
         self.newest = self.newest.max(hit.time);
-        let horizon = self.newest - window - LATENESS;
+        let horizon = horizon(self.newest, window, self.lateness);
         if hit.time < horizon {
             return None;
         }
@@ -72,7 +86,7 @@ impl ThresholdState {
     }
 
     pub fn prune(&mut self, window: i64) {
-        let horizon = self.newest - window - LATENESS;
+        let horizon = horizon(self.newest, window, self.lateness);
         self.groups.retain(|_, hits| {
             let old = hits.partition_point(|h| h.time < horizon);
             hits.drain(..old);
@@ -174,10 +188,13 @@ pub struct Entry {
 }
 
 /// A sequence rule's matches, per step, indexed by key.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SequenceState {
     pub steps: Vec<HashMap<String, Vec<Entry>>>,
     pub newest: i64,
+    /// How long past the window late events still count (not saved).
+    #[serde(skip, default = "default_lateness")]
+    pub lateness: i64,
     #[serde(skip)]
     by_next: Vec<HashMap<String, Vec<Entry>>>,
 }
@@ -215,7 +232,7 @@ impl SequenceState {
     pub fn add(&mut self, steps: &[Step], i: usize, entry: Entry, within: i64) -> Option<Chain> {
         self.ensure(steps.len());
         self.newest = self.newest.max(entry.time);
-        if entry.time < self.newest - within - LATENESS {
+        if entry.time < horizon(self.newest, within, self.lateness) {
             return None;
         }
         insert_sorted(self.steps[i].entry(entry.key.clone()).or_default(), entry.clone());
@@ -363,7 +380,7 @@ impl SequenceState {
     }
 
     pub fn prune(&mut self, within: i64) {
-        let horizon = self.newest - within - LATENESS;
+        let horizon = horizon(self.newest, within, self.lateness);
         for maps in [&mut self.steps, &mut self.by_next] {
             for m in maps.iter_mut() {
                 m.retain(|_, v| {
@@ -385,10 +402,13 @@ fn insert_sorted(v: &mut Vec<Entry>, e: Entry) {
 }
 
 /// Where a group was seen last: a travel rule's memory.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct TravelState {
     pub groups: HashMap<String, Vec<Place>>,
     pub newest: i64,
+    /// How long past the window late events still count (not saved).
+    #[serde(skip, default = "default_lateness")]
+    pub lateness: i64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -418,7 +438,7 @@ impl TravelState {
     pub fn add(&mut self, group: String, place: Place, max_kmh: f64, min_km: f64) -> Option<Journey> {
         use crate::geo::Location;
         self.newest = self.newest.max(place.time);
-        if place.time < self.newest - PLACES_FOR - LATENESS {
+        if place.time < horizon(self.newest, PLACES_FOR, self.lateness) {
             return None;
         }
         let here = Location { lat: place.lat, lon: place.lon };
@@ -451,10 +471,28 @@ impl TravelState {
     }
 
     pub fn prune(&mut self) {
-        let horizon = self.newest - PLACES_FOR - LATENESS;
+        let horizon = horizon(self.newest, PLACES_FOR, self.lateness);
         self.groups.retain(|_, v| {
             v.retain(|p| p.time >= horizon);
             !v.is_empty()
         });
+    }
+}
+
+impl Default for ThresholdState {
+    fn default() -> Self {
+        ThresholdState { groups: HashMap::new(), newest: i64::MIN, lateness: LATENESS }
+    }
+}
+
+impl Default for SequenceState {
+    fn default() -> Self {
+        SequenceState { steps: Vec::new(), newest: i64::MIN, lateness: LATENESS, by_next: Vec::new() }
+    }
+}
+
+impl Default for TravelState {
+    fn default() -> Self {
+        TravelState { groups: HashMap::new(), newest: i64::MIN, lateness: LATENESS }
     }
 }

@@ -83,6 +83,13 @@ impl Detection {
         self
     }
 
+    /// Nothing is too late: for files read in any order (hunting a folder), where a file of
+    /// last month may come after one of today.
+    pub fn any_order(mut self) -> Detection {
+        self.engine.set_lateness(i64::MAX);
+        self
+    }
+
     pub fn engine(&self) -> &Engine {
         &self.engine
     }
@@ -105,7 +112,7 @@ impl Detection {
                     None => None,
                 },
             };
-            let outcome = apply(existing, f, rule, self.dry_run);
+            let outcome = apply(existing, f, rule, self.dry_run || rule.dry_run);
             self.created += outcome.created as u64;
             if outcome.notify && self.queue {
                 self.notified += 1;
