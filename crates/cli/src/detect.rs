@@ -82,6 +82,11 @@ pub fn hunt(args: HuntArgs, config: Option<&Path>, quiet: bool) -> Result<u8, Fa
             signals.len(),
             human_count(stats.firings),
         );
+        eprintln!(
+            "  rule queries evaluated: {:.1} per event ({} rules need every event; the index skipped the rest)",
+            stats.evaluations as f64 / stats.events.max(1) as f64,
+            detection.engine().unindexed_rules(),
+        );
         if summary.problems > 0 {
             eprintln!(
                 "  rejected: {} files could not be read to the end, {} records could not be read",

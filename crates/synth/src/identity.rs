@@ -52,6 +52,8 @@ pub struct Principal {
     pub service_host: Option<&'static str>,
     pub vpc_endpoint: Option<String>,
     ips: Vec<String>,
+    /// Instance-profile sessions call from their instance's one address, nothing else.
+    stable_ip: bool,
     ip_skew: Cdf,
     agents: Vec<Agent>,
     seed: u64,
@@ -105,7 +107,7 @@ impl Principal {
     pub fn push_ip(&self, buf: &mut Vec<u8>, rng: &mut SmallRng) {
         if let Some(host) = self.service_host {
             buf.extend_from_slice(host.as_bytes());
-        } else if self.vpc_endpoint.is_none() && rng.random_bool(0.04) {
+        } else if self.vpc_endpoint.is_none() && !self.stable_ip && rng.random_bool(0.04) {
             // The long tail: travel, a new laptop, a CI runner somewhere else.
             push_public_ip(buf, rng);
         } else {
@@ -386,7 +388,8 @@ pub fn principals(account: &str, pools: &Pools, rng: &mut SmallRng) -> (Vec<Prin
     let principals = drafts
         .into_iter()
         .map(|(d, _)| {
-            let n = rng.random_range(1..=4);
+            let stable_ip = d.tail.contains("ec2RoleDelivery");
+            let n = if stable_ip { 1 } else { rng.random_range(1..=4) };
             let ips = ips(rng, n, d.private);
             let vpc_endpoint =
                 d.private.then(|| format!("vpce-0{}", key_chars(rng.random(), 16).to_lowercase()));
@@ -405,6 +408,7 @@ pub fn principals(account: &str, pools: &Pools, rng: &mut SmallRng) -> (Vec<Prin
                 vpc_endpoint,
                 ip_skew: Cdf::zipf(ips.len(), 1.3),
                 ips,
+                stable_ip,
                 agents: d.agents,
                 seed: rng.random(),
             }
