@@ -95,7 +95,7 @@ pub enum Command {
     Rules(RulesCommand),
     /// List signals (alerts), or change their status.
     #[command(
-        after_help = "Examples:\n  trailwatch signals\n  trailwatch signals --status open --since -24h --min-severity high\n  trailwatch signals ack 'cloudtrail-stop-logging:1a2b…:1709294400000' --by alice"
+        after_help = "Examples:\n  trailwatch signals\n  trailwatch signals --status open --since -24h --min-severity high\n  trailwatch signals show 'cloudtrail-stop-logging:1a2b…:1709294400000'\n  trailwatch signals ack 'cloudtrail-stop-logging:1a2b…:1709294400000' --by alice"
     )]
     Signals(SignalsArgs),
     /// Notifications: test the channels, send what is queued, list dead letters.
@@ -236,7 +236,7 @@ pub enum NotifyCommand {
 
 #[derive(Debug, Args)]
 pub struct SignalsArgs {
-    /// `ack`, `resolve`, `mute` or `reopen` followed by a signal id; nothing to list.
+    /// `show`, `ack`, `resolve`, `mute` or `reopen` followed by a signal id; nothing to list.
     #[arg(num_args = 0..=2, value_names = ["ACTION", "ID"])]
     pub change: Vec<String>,
     /// Only signals with this status: open, acknowledged, resolved, muted.

@@ -316,8 +316,11 @@ pub fn signals(data_dir: &Path, args: SignalsArgs) -> Result<u8, Fail> {
     let mut state = State::open(&path)?;
     if !args.change.is_empty() {
         let [action, id] = args.change.as_slice() else {
-            return Err(Fail::usage("give an action (ack, resolve, mute, reopen) and a signal id"));
+            return Err(Fail::usage("give an action (show, ack, resolve, mute, reopen) and a signal id"));
         };
+        if action == "show" {
+            return show_signal(data_dir, &state, id, &args);
+        }
         let status = match action.as_str() {
             "ack" | "acknowledge" => SignalStatus::Acknowledged,
             "resolve" => SignalStatus::Resolved,
@@ -373,5 +376,47 @@ pub fn signals(data_dir: &Path, args: SignalsArgs) -> Result<u8, Fail> {
     let signals: Vec<Signal> =
         state.signals(&filter)?.iter().filter_map(|b| serde_json::from_str(b).ok()).collect();
     print_signals(&signals, args.format);
+    Ok(0)
+}
+
+/// `signals show ID`: the signal, its rule's description and runbook, and the events behind it.
+fn show_signal(data_dir: &Path, state: &State, id: &str, args: &SignalsArgs) -> Result<u8, Fail> {
+    let body = state.signal(id)?.ok_or_else(|| Fail::usage(format!("no signal {id:?}")))?;
+    let s: Signal = serde_json::from_str(&body).map_err(Fail::system)?;
+    let (rules, _) = load_all(&RuleArgs { rule_paths: Vec::new(), no_builtin: false });
+    let rule = rules.iter().find(|r| r.id == s.rule_id);
+    let store = open_store(data_dir)?;
+    let mut events = Vec::new();
+    for eid in &s.sample_event_ids {
+        if let Some(e) = store.get(eid)? {
+            events.push(e);
+        }
+    }
+    if args.format != Format::Table {
+        output::json(&serde_json::json!({
+            "signal": s,
+            "rule": rule.map(rule_json),
+            "events": events,
+        }));
+        return Ok(0);
+    }
+    println!("{} [{}] {}", s.id, s.severity.as_str().to_uppercase(), s.rule_name);
+    println!(
+        "status:     {}{}",
+        s.status.as_str(),
+        s.status_by.as_deref().map(|b| format!(" by {b}")).unwrap_or_default()
+    );
+    println!("group:      {}", s.group);
+    println!("seen:       {} .. {} ({} firings)", time(s.first_seen), time(s.last_seen), s.count);
+    println!("why:        {}", s.reason);
+    println!("ATT&CK:     {}", s.techniques.join(", "));
+    if let Some(r) = rule {
+        println!("\n{}", r.description.trim());
+        if let Some(rb) = &r.runbook {
+            println!("\nRunbook:\n{}", rb.trim_end());
+        }
+    }
+    println!("\nEvents ({} of {} sampled ids still stored):", events.len(), s.sample_event_ids.len());
+    output::events_table(&events);
     Ok(0)
 }

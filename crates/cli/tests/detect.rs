@@ -79,6 +79,21 @@ fn ingest_raises_signals_once_and_their_status_changes() {
 
     let stop = first.as_array().unwrap().iter().find(|s| s["rule_id"] == "cloudtrail-stop-logging").unwrap();
     let id = stop["id"].as_str().unwrap();
+    let shown = tw(&data, &["signals", "show", id]).expect(0);
+    assert!(
+        shown.stdout.contains("[HIGH] CloudTrail logging stopped") && shown.stdout.contains("Runbook:"),
+        "{}",
+        shown.stdout
+    );
+    assert!(
+        shown.stdout.contains("Events (1 of 1 sampled ids still stored)")
+            && shown.stdout.contains("cloudtrail:StopLogging"),
+        "{}",
+        shown.stdout
+    );
+    let detail = json_out(&tw(&data, &["signals", "show", id, "--format", "json"]).expect(0));
+    assert_eq!(detail["events"][0]["action"], "StopLogging");
+    assert_eq!(detail["rule"]["id"], "cloudtrail-stop-logging");
     let run = tw(&data, &["signals", "ack", id, "--by", "alice"]).expect(0);
     assert!(run.stderr.contains("open -> acknowledged by alice"), "{}", run.stderr);
     let acked = json_out(&tw(&data, &["signals", "--status", "acknowledged", "--format", "json"]).expect(0));
