@@ -32,6 +32,10 @@ pub enum Condition {
     Public(FieldPath),
     /// The field holds an IP address, not a service name such as `ec2.amazonaws.com`.
     IpAddress(FieldPath),
+    /// The IAM policy document at the field (JSON, in a string or not, URL-encoded or not)
+    /// has a statement that allows every action (`*`, `*:*`, or any `NotAction`) on every
+    /// resource.
+    AdminPolicy(FieldPath),
 }
 
 impl Condition {
@@ -61,8 +65,77 @@ impl Condition {
                 found
             }
             Condition::IpAddress(path) => path.values(event).iter().any(|v| v.parse::<IpAddr>().is_ok()),
+            Condition::AdminPolicy(path) => policies(event, path).iter().any(grants_admin),
         }
     }
+}
+
+/// The policy documents at `path`: objects as they are, strings parsed (after URL-decoding
+/// when they start with `%7B`, as documents sent by the console do).
+fn policies(event: &Event, path: &FieldPath) -> Vec<Value> {
+    let mut out = Vec::new();
+    let mut take = |v: &Value| match v {
+        Value::Object(_) => out.push(v.clone()),
+        Value::String(s) if s.len() <= MAX_POLICY_BYTES => {
+            let decoded =
+                if s.starts_with("%7B") || s.starts_with("%7b") { percent_decode(s) } else { s.clone() };
+            if let Ok(doc) = serde_json::from_str::<Value>(&decoded) {
+                out.push(doc);
+            }
+        }
+        _ => {}
+    };
+    match path {
+        FieldPath::Raw(p) => {
+            for_each_value_at(&event.raw, p, &mut |v| take(v));
+            walk_objects(&event.raw, p, &mut |v| take(v));
+        }
+        FieldPath::Known(_) => {
+            for v in path.values(event) {
+                take(&Value::String(v.into_owned()));
+            }
+        }
+    }
+    out
+}
+
+fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let hex = |c: u8| (c as char).to_digit(16);
+        if b[i] == b'%' && i + 2 < b.len() {
+            if let (Some(h), Some(l)) = (hex(b[i + 1]), hex(b[i + 2])) {
+                out.push((h * 16 + l) as u8);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(if b[i] == b'+' { b' ' } else { b[i] });
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Whether a policy document allows everything on everything in one statement.
+fn grants_admin(doc: &Value) -> bool {
+    let statements: Vec<&Value> = match doc.get("Statement") {
+        Some(Value::Array(items)) => items.iter().collect(),
+        Some(one @ Value::Object(_)) => vec![one],
+        _ => return false,
+    };
+    let has_star = |v: Option<&Value>, stars: &[&str]| match v {
+        Some(Value::String(s)) => stars.contains(&s.as_str()),
+        Some(Value::Array(items)) => items.iter().any(|i| i.as_str().is_some_and(|s| stars.contains(&s))),
+        _ => false,
+    };
+    statements.iter().any(|st| {
+        let allow = st.get("Effect").and_then(Value::as_str).is_some_and(|e| e.eq_ignore_ascii_case("allow"));
+        let every_action = has_star(st.get("Action"), &["*", "*:*"]) || st.get("NotAction").is_some();
+        let every_resource = has_star(st.get("Resource"), &["*"]) || st.get("NotResource").is_some();
+        allow && every_action && every_resource
+    })
 }
 
 /// Whether one leaf (under `key`) grants access to everyone.
@@ -234,6 +307,28 @@ mod tests {
         assert!(Condition::Public(p("@requestParameters")).holds(&e));
         let e = event(base(json!({"requestParameters": {"valuesToAdd": ["all"]}})));
         assert!(Condition::Public(p("@requestParameters.valuesToAdd")).holds(&e));
+    }
+
+    #[test]
+    fn admin_policies() {
+        let doc = |d: &str| event(base(json!({"requestParameters": {"policyDocument": d}})));
+        let c = Condition::AdminPolicy(p("@requestParameters.policyDocument"));
+        assert!(c.holds(&doc(r#"{"Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}"#)));
+        assert!(c.holds(&doc(r#"{"Statement":{"Effect":"Allow","Action":["s3:*","*:*"],"Resource":["*"]}}"#)));
+        assert!(c.holds(&doc(r#"{"Statement":[{"Effect":"Allow","NotAction":"iam:*","Resource":"*"}]}"#)));
+        assert!(c.holds(&doc("%7B%22Statement%22%3A%5B%7B%22Effect%22%3A%22Allow%22%2C%22Action%22%3A%22*%22%2C%22Resource%22%3A%22*%22%7D%5D%7D")));
+        let padding = format!(
+            r#"{{"Sid":"{}","Effect":"Allow","Action":"s3:GetObject","Resource":"*"}}"#,
+            "x".repeat(3000)
+        );
+        assert!(c.holds(&doc(&format!(
+            r#"{{"Statement":[{padding},{{"Effect":"Allow","Action":"*","Resource":"*"}}]}}"#
+        ))));
+        assert!(!c.holds(&doc(r#"{"Statement":[{"Effect":"Deny","Action":"*","Resource":"*"}]}"#)));
+        assert!(!c
+            .holds(&doc(r#"{"Statement":[{"Effect":"Allow","Action":"*","Resource":"arn:aws:s3:::b/*"}]}"#)));
+        assert!(!c.holds(&doc(r#"{"Statement":[{"Effect":"Allow","Action":"s3:*","Resource":"*"}]}"#)));
+        assert!(!c.holds(&doc("not json")));
     }
 
     #[test]

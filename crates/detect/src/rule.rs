@@ -191,6 +191,7 @@ pub(crate) enum RawCondition {
     ForeignAccount(String),
     Public(String),
     IpAddress(String),
+    AdminPolicy(String),
 }
 
 #[derive(Debug, Deserialize)]
@@ -341,6 +342,7 @@ impl RawRule {
                     RawCondition::ForeignAccount(a) => Condition::ForeignAccount(f(a)?),
                     RawCondition::Public(a) => Condition::Public(f(a)?),
                     RawCondition::IpAddress(a) => Condition::IpAddress(f(a)?),
+                    RawCondition::AdminPolicy(a) => Condition::AdminPolicy(f(a)?),
                 })
             })
             .collect::<Result<Vec<_>, Invalid>>()?;
