@@ -90,7 +90,7 @@ fn policies(event: &Event, path: &FieldPath) -> Vec<Value> {
             for_each_value_at(&event.raw, p, &mut |v| take(v));
             walk_objects(&event.raw, p, &mut |v| take(v));
         }
-        FieldPath::Known(_) => {
+        FieldPath::Known(_) | FieldPath::First(_) => {
             for v in path.values(event) {
                 take(&Value::String(v.into_owned()));
             }
@@ -175,7 +175,7 @@ fn account_ids(text: &str) -> impl Iterator<Item = &str> {
 /// parsed and walked too.
 fn walk_leaves(event: &Event, path: &FieldPath, f: &mut dyn FnMut(&str, &str)) {
     match path {
-        FieldPath::Known(_) => {
+        FieldPath::Known(_) | FieldPath::First(_) => {
             for v in path.values(event) {
                 visit_text("", &v, f, 0);
             }

@@ -14,12 +14,19 @@ pub enum FieldPath {
     Known(KnownField),
     /// A dotted path into the original record (without the `@`).
     Raw(String),
+    /// `a|b`: the values of the first of these fields that has any (`actor.issuer|actor.arn`
+    /// is the role behind a session, or the caller itself when it is not a session).
+    First(Vec<FieldPath>),
 }
 
 impl FieldPath {
     /// `actor.arn` or `@requestParameters.userName`.
     pub fn parse(s: &str) -> Result<FieldPath, String> {
         let s = s.trim();
+        if s.contains('|') {
+            let parts = s.split('|').map(FieldPath::parse).collect::<Result<Vec<_>, _>>()?;
+            return Ok(FieldPath::First(parts));
+        }
         if let Some(path) = s.strip_prefix('@') {
             if path.is_empty() || path.split('.').any(str::is_empty) {
                 return Err(format!("bad record path {s:?}"));
@@ -51,6 +58,9 @@ impl FieldPath {
                 });
                 out
             }
+            FieldPath::First(parts) => {
+                parts.iter().map(|p| p.values(event)).find(|v| !v.is_empty()).unwrap_or_default()
+            }
         }
     }
 
@@ -65,6 +75,10 @@ impl fmt::Display for FieldPath {
         match self {
             FieldPath::Known(k) => f.write_str(k.name()),
             FieldPath::Raw(p) => write!(f, "@{p}"),
+            FieldPath::First(parts) => {
+                let names: Vec<String> = parts.iter().map(|p| p.to_string()).collect();
+                f.write_str(&names.join("|"))
+            }
         }
     }
 }
