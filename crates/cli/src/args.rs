@@ -138,6 +138,10 @@ pub struct IngestArgs {
     /// Commit after this many new events (tests use small values to make many commits).
     #[arg(long, hide = true)]
     pub commit_every_events: Option<u64>,
+    /// Test hook: abort the process when the Nth commit reaches a stage
+    /// (`detection-saved:N`, `store-committed:N`, `files-recorded:N`), as a crash would.
+    #[arg(long, hide = true)]
+    pub abort_at: Option<String>,
     #[command(flatten)]
     pub rules: RuleArgs,
     /// Do not run detection rules while ingesting.

@@ -46,6 +46,7 @@ pub fn run(data_dir: &Path, events: u64, quiet: bool) -> Result<u8, Fail> {
         max_depth: 64,
         all_errors: false,
         commit_every_events: None,
+        abort_at: None,
         rules: crate::args::RuleArgs { rule_paths: Vec::new(), no_builtin: false },
         no_detect: false,
         dry_run: false,

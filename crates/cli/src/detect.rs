@@ -59,6 +59,8 @@ pub fn hunt(args: HuntArgs, config: Option<&Path>, quiet: bool) -> Result<u8, Fa
         problems: AtomicU64::new(0),
         signals: AtomicU64::new(0),
         show_signals: false,
+        abort_at: None,
+        commits: AtomicU64::new(0),
     };
     let summary =
         trailwatch_ingest::hunt(&args.paths, &options, &observer, &mut detection).map_err(|e| match e {

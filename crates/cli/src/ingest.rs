@@ -7,7 +7,7 @@ use std::time::Duration;
 use indicatif::{ProgressBar, ProgressStyle};
 use trailwatch_cloudtrail::Limits;
 use trailwatch_detect::signal::Outcome;
-use trailwatch_ingest::{IngestOptions, Observer, Problem, Progress};
+use trailwatch_ingest::{CommitStage, IngestOptions, Observer, Problem, Progress};
 use trailwatch_store::{EmbeddedStore, EventStore, State, StoreOptions};
 
 use crate::args::IngestArgs;
@@ -23,6 +23,9 @@ pub(crate) struct CliObserver {
     pub(crate) problems: AtomicU64,
     pub(crate) signals: AtomicU64,
     pub(crate) show_signals: bool,
+    /// `--abort-at`: the stage and the commit number to abort at.
+    pub(crate) abort_at: Option<(CommitStage, u64)>,
+    pub(crate) commits: AtomicU64,
 }
 
 impl CliObserver {
@@ -62,6 +65,14 @@ impl Observer for CliObserver {
                     s.group,
                     s.title
                 ));
+            }
+        }
+    }
+
+    fn committing(&self, stage: CommitStage) {
+        if let Some((at, n)) = &self.abort_at {
+            if *at == stage && self.commits.fetch_add(1, Ordering::SeqCst) + 1 == *n {
+                std::process::abort();
             }
         }
     }
@@ -122,6 +133,8 @@ pub fn run(data_dir: &Path, config: Option<&Path>, args: IngestArgs, quiet: bool
         problems: AtomicU64::new(0),
         signals: AtomicU64::new(0),
         show_signals: !quiet,
+        abort_at: args.abort_at.as_deref().map(abort_point).transpose()?,
+        commits: AtomicU64::new(0),
     };
     let summary =
         trailwatch_ingest::ingest(&args.paths, &store, &mut state, &options, &observer, detection.as_mut())
@@ -192,6 +205,18 @@ pub fn run(data_dir: &Path, config: Option<&Path>, args: IngestArgs, quiet: bool
         }
     }
     Ok(if summary.problems > 0 { 1 } else { 0 })
+}
+
+fn abort_point(s: &str) -> Result<(CommitStage, u64), Fail> {
+    let (stage, n) = s.split_once(':').unwrap_or((s, "1"));
+    let stage = match stage {
+        "detection-saved" => CommitStage::DetectionSaved,
+        "store-committed" => CommitStage::StoreCommitted,
+        "files-recorded" => CommitStage::FilesRecorded,
+        _ => return Err(Fail::usage(format!("bad --abort-at {s:?}"))),
+    };
+    let n = n.parse().map_err(|_| Fail::usage(format!("bad --abort-at {s:?}")))?;
+    Ok((stage, n))
 }
 
 pub fn prune(data_dir: &Path, older_than: &str, quiet: bool) -> Result<u8, Fail> {

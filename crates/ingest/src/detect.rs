@@ -1,14 +1,16 @@
 //! Detection during ingestion: each event newly stored goes through the rule engine; firings
-//! become signals; signals, rule state and notifications to send are recorded with the files'
-//! checkpoint, in one transaction, after the store's commit.
+//! become signals. At a commit, signals, rule state, notifications to send and the ids of the
+//! events detected are saved first (one transaction), then the store commits, then the files are
+//! recorded. A run killed between the two finds those ids on its next start and does not detect
+//! those events again when they come back: each event is detected exactly once.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use trailwatch_cloudtrail::Event;
 use trailwatch_detect::engine::EngineState;
 use trailwatch_detect::signal::{apply, Outcome};
 use trailwatch_detect::{Engine, Firing, Rule, Signal};
-use trailwatch_store::{OutboxRow, SignalRow, State};
+use trailwatch_store::{id_hash, OutboxRow, SignalRow, State};
 
 use crate::Result;
 
@@ -23,6 +25,11 @@ pub struct Detection {
     outbox: Vec<OutboxRow>,
     firings: Vec<Firing>,
     outcomes: Vec<Outcome>,
+    /// Events a run that died had already detected (saved before its store commit): they come
+    /// back as new to the store, and are not detected again.
+    skip: HashSet<u64>,
+    /// Id hashes of the events detected since the last store commit.
+    batch: Vec<u64>,
     /// Signals created and notifications queued, over the whole run.
     pub created: u64,
     pub notified: u64,
@@ -34,6 +41,8 @@ pub struct DetectionRows {
     pub signals: Vec<SignalRow>,
     pub rule_states: Vec<(String, String)>,
     pub outbox: Vec<OutboxRow>,
+    /// Events detected but not yet committed by the store (id hashes).
+    pub pending: Vec<u64>,
 }
 
 impl Detection {
@@ -41,7 +50,9 @@ impl Detection {
     /// signals without queueing notifications.
     pub fn new(rules: Vec<Rule>, state: Option<&State>, dry_run: bool, now_ms: i64) -> Result<Detection> {
         let mut engine = Engine::new(rules);
+        let mut skip = HashSet::new();
         if let Some(state) = state {
+            skip.extend(state.detected_pending()?);
             let mut saved = EngineState::default();
             for (rule, body) in state.rule_states()? {
                 match serde_json::from_str(&body) {
@@ -64,6 +75,8 @@ impl Detection {
             outbox: Vec::new(),
             firings: Vec::new(),
             outcomes: Vec::new(),
+            skip,
+            batch: Vec::new(),
             created: 0,
             notified: 0,
         })
@@ -96,6 +109,13 @@ impl Detection {
 
     /// Runs the rules on one event. Signals already stored are looked up in `state`.
     pub fn observe(&mut self, event: &Event, state: Option<&State>) -> Result<()> {
+        if state.is_some() {
+            let h = id_hash(&event.id);
+            if self.skip.contains(&h) {
+                return Ok(());
+            }
+            self.batch.push(h);
+        }
         self.firings.clear();
         self.engine.observe(event, &mut self.firings);
         for i in 0..self.firings.len() {
@@ -143,7 +163,15 @@ impl Detection {
             .into_iter()
             .map(|(id, s)| (id, serde_json::to_string(&s).expect("rule state serializes")))
             .collect();
-        DetectionRows { signals, rule_states, outbox: std::mem::take(&mut self.outbox) }
+        let mut pending: Vec<u64> = self.skip.iter().copied().collect();
+        pending.extend_from_slice(&self.batch);
+        DetectionRows { signals, rule_states, outbox: std::mem::take(&mut self.outbox), pending }
+    }
+
+    /// The store committed every event detected so far.
+    pub fn committed(&mut self) {
+        self.skip.clear();
+        self.batch.clear();
     }
 
     /// Every signal changed since the last [`Detection::take_rows`] (hunt mode keeps them all).

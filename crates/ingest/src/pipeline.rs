@@ -97,6 +97,19 @@ pub trait Observer: Sync {
     fn ignored(&self, _path: &std::path::Path, _why: SkipReason) {}
     /// A rule fired: a signal was opened or updated.
     fn signal(&self, _outcome: &Outcome) {}
+    /// A commit reached `stage` (tests stop the process there to check recovery).
+    fn committing(&self, _stage: CommitStage) {}
+}
+
+/// The steps of a commit, in order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CommitStage {
+    /// Detection results and the ids of the events behind them are saved.
+    DetectionSaved,
+    /// The store committed the events.
+    StoreCommitted,
+    /// The files are recorded as done.
+    FilesRecorded,
 }
 
 /// The outcome of a run.
@@ -199,7 +212,7 @@ pub fn ingest(
             });
         }
         if since_commit >= options.commit_every_events || last_commit.elapsed() >= options.commit_every {
-            commit(store, state, &mut finished, detection.as_deref_mut())?;
+            commit(store, state, &mut finished, detection.as_deref_mut(), observer)?;
             since_commit = 0;
             last_commit = Instant::now();
         }
@@ -207,31 +220,44 @@ pub fn ingest(
         observer.progress(&progress);
         Ok(())
     })?;
-    commit(store, state, &mut finished, detection)?;
+    commit(store, state, &mut finished, detection, observer)?;
     store.finish()?;
     progress.elapsed = started.elapsed();
     observer.progress(&progress);
     Ok(Summary { progress, problems })
 }
 
-/// Commits the store, then records the files whose events the commit covers, with what
-/// detection made of those events, in one transaction.
+/// Saves what detection made of the events since the last commit, commits the store, then
+/// records the files whose events the commit covers. See [`crate::detect`] for why in this order.
 fn commit(
     store: &dyn EventStore,
     state: &mut State,
     finished: &mut Vec<FileRecord>,
     detection: Option<&mut Detection>,
+    observer: &dyn Observer,
 ) -> Result<()> {
+    let mut detection = detection;
+    if let Some(d) = detection.as_deref_mut() {
+        let rows = d.take_rows();
+        let any = !rows.signals.is_empty() || !rows.rule_states.is_empty() || !rows.pending.is_empty();
+        if any {
+            state.checkpoint(&Checkpoint {
+                signals: &rows.signals,
+                rule_states: &rows.rule_states,
+                outbox: &rows.outbox,
+                pending: Some(&rows.pending),
+                ..Checkpoint::default()
+            })?;
+            observer.committing(CommitStage::DetectionSaved);
+        }
+    }
     store.commit()?;
-    let rows = detection.map(|d| d.take_rows()).unwrap_or_default();
-    if !finished.is_empty() || !rows.signals.is_empty() || !rows.rule_states.is_empty() {
-        state.checkpoint(&Checkpoint {
-            files: finished,
-            signals: &rows.signals,
-            rule_states: &rows.rule_states,
-            outbox: &rows.outbox,
-        })?;
-        finished.clear();
+    observer.committing(CommitStage::StoreCommitted);
+    state.checkpoint(&Checkpoint { files: finished, clear_pending: true, ..Checkpoint::default() })?;
+    observer.committing(CommitStage::FilesRecorded);
+    finished.clear();
+    if let Some(d) = detection {
+        d.committed();
     }
     Ok(())
 }

@@ -188,8 +188,9 @@ pub fn facetable_fields() -> impl Iterator<Item = KnownField> {
     terms::columns()
 }
 
-/// A stable 64-bit hash of an event id (lowercased, as the id keyword is indexed).
-pub(crate) fn id_hash(id: &str) -> u64 {
+/// A stable 64-bit hash of an event id (lowercased, as the id keyword is indexed). Stable across
+/// versions: it is stored (segment id columns, detection's pending batch).
+pub fn id_hash(id: &str) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for b in id.bytes() {
         h ^= b.to_ascii_lowercase() as u64;

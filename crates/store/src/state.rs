@@ -70,6 +70,11 @@ pub struct Checkpoint<'a> {
     /// (rule id, saved state)
     pub rule_states: &'a [(String, String)],
     pub outbox: &'a [OutboxRow],
+    /// Hashes of the events whose detection results this checkpoint saves before the store has
+    /// committed them (`id_hash`); replaces the pending batch.
+    pub pending: Option<&'a [u64]>,
+    /// The store committed: the pending batch is stored, forget it.
+    pub clear_pending: bool,
 }
 
 /// Which signals to list.
@@ -108,6 +113,7 @@ impl State {
              CREATE INDEX IF NOT EXISTS signals_by_group ON signals (rule_id, group_key, status);
              CREATE INDEX IF NOT EXISTS signals_by_time ON signals (last_seen);
              CREATE TABLE IF NOT EXISTS rule_state (rule_id TEXT PRIMARY KEY, body TEXT NOT NULL);
+             CREATE TABLE IF NOT EXISTS detect_pending (id INTEGER PRIMARY KEY CHECK (id = 1), ids BLOB NOT NULL);
              CREATE TABLE IF NOT EXISTS outbox (
                  seq INTEGER PRIMARY KEY AUTOINCREMENT, signal_id TEXT NOT NULL,
                  action TEXT NOT NULL, body TEXT NOT NULL, created_at INTEGER NOT NULL
@@ -191,8 +197,31 @@ impl State {
             for o in cp.outbox {
                 stmt.execute(params![o.signal_id, o.action, o.body, o.created_at]).map_err(sql)?;
             }
+            if let Some(ids) = cp.pending {
+                let blob: Vec<u8> = ids.iter().flat_map(|h| h.to_le_bytes()).collect();
+                tx.execute("INSERT OR REPLACE INTO detect_pending (id, ids) VALUES (1, ?1)", params![blob])
+                    .map_err(sql)?;
+            }
+            if cp.clear_pending {
+                tx.execute("DELETE FROM detect_pending", []).map_err(sql)?;
+            }
         }
         tx.commit().map_err(sql)
+    }
+
+    /// Events whose detection results were saved before the store committed them: if the
+    /// process died in between, a re-run adds them again and must not detect them twice.
+    pub fn detected_pending(&self) -> Result<Vec<u64>> {
+        let blob: Option<Vec<u8>> = self
+            .conn
+            .query_row("SELECT ids FROM detect_pending WHERE id = 1", [], |r| r.get(0))
+            .optional()
+            .map_err(sql)?;
+        Ok(blob
+            .unwrap_or_default()
+            .chunks_exact(8)
+            .map(|c| u64::from_le_bytes(c.try_into().expect("8 bytes")))
+            .collect())
     }
 
     /// The signal of a rule and group that is not resolved, if any (the latest).
