@@ -74,7 +74,12 @@ pub fn run(args: BenchArgs) -> Result<()> {
                 rate,
                 rate / (raw.events as f64 / raw.seconds)
             );
-            println!("ingest peak RSS: {:.0} MiB", ing.max_rss_kib as f64 / 1024.0);
+            println!(
+                "ingest peak RSS: {:.0} MiB; CPU {:.1} s ({:.0} µs per event)",
+                ing.max_rss_kib as f64 / 1024.0,
+                ing.cpu_seconds,
+                ing.cpu_seconds * 1e6 / raw.events as f64
+            );
         }
         if let (Some(with), false) = (&ingest, args.skip_detection) {
             // The same ingest without the rule pack: what detection costs.
@@ -82,22 +87,24 @@ pub fn run(args: BenchArgs) -> Result<()> {
             let _ = std::fs::remove_dir_all(&plain_dir);
             let plain = run_binary(&binary, &plain_dir, &["ingest", "--no-detect"], &data)?;
             let _ = std::fs::remove_dir_all(&plain_dir);
-            let with = with.seconds;
+            let (with, with_cpu) = (with.seconds, with.cpu_seconds);
             println!(
-                "ingest without detection: {:.2} s = {:.0} events/s; detection costs {:.1}% of ingest time",
+                "ingest without detection: {:.2} s = {:.0} events/s; detection costs {:.1}% of ingest time, {:.1}% of its CPU",
                 plain.seconds,
                 raw.events as f64 / plain.seconds,
-                (with - plain.seconds) / with * 100.0
+                (with - plain.seconds) / with * 100.0,
+                (with_cpu - plain.cpu_seconds) / with_cpu * 100.0
             );
             let hunt =
                 run_binary(&binary, &args.dir.join("hunt-scratch"), &["hunt", "--format", "jsonl"], &data)?;
             let rate = raw.events as f64 / hunt.seconds;
             println!(
-                "hunt (whole built-in pack, no store): {:.2} s = {:.0} events/s; ratio to raw parse {:.2}; peak RSS {:.0} MiB",
+                "hunt (whole built-in pack, no store): {:.2} s = {:.0} events/s; ratio to raw parse {:.2}; peak RSS {:.0} MiB; CPU {:.1} s",
                 hunt.seconds,
                 rate,
                 rate / (raw.events as f64 / raw.seconds),
-                hunt.max_rss_kib as f64 / 1024.0
+                hunt.max_rss_kib as f64 / 1024.0,
+                hunt.cpu_seconds
             );
         }
         println!(
@@ -218,6 +225,8 @@ fn raw_parse(dir: &Path, threads: usize) -> Result<Raw> {
 struct Ingest {
     seconds: f64,
     max_rss_kib: i64,
+    /// User + system CPU seconds of the process (less sensitive to a busy machine than wall time).
+    cpu_seconds: f64,
 }
 
 fn ingest(binary: &Path, data: &Path, store: &Path) -> Result<Ingest> {
@@ -236,16 +245,17 @@ fn run_binary(binary: &Path, store: &Path, args: &[&str], data: &Path) -> Result
         .stdout(std::process::Stdio::null())
         .spawn()
         .with_context(|| format!("running trailwatch {}", args.join(" ")))?;
-    let (status, max_rss_kib) = wait_with_rusage(child)?;
+    let (status, max_rss_kib, cpu_seconds) = wait_with_rusage(child)?;
     let seconds = t.elapsed().as_secs_f64();
     if status != 0 {
         bail!("trailwatch {} exited with status {status}", args.join(" "));
     }
-    Ok(Ingest { seconds, max_rss_kib })
+    Ok(Ingest { seconds, max_rss_kib, cpu_seconds })
 }
 
-/// Waits for one child and returns its exit status and its own peak resident memory (KiB).
-fn wait_with_rusage(child: std::process::Child) -> Result<(i32, i64)> {
+/// Waits for one child and returns its exit status, its own peak resident memory (KiB) and the
+/// CPU seconds it used.
+fn wait_with_rusage(child: std::process::Child) -> Result<(i32, i64, f64)> {
     let pid = child.id() as libc::pid_t;
     let mut status = 0;
     // SAFETY: wait4 writes only into the status and rusage it is given; the pid is our child,
@@ -259,7 +269,8 @@ fn wait_with_rusage(child: std::process::Child) -> Result<(i32, i64)> {
     };
     drop(child);
     let code = if libc::WIFEXITED(status) { libc::WEXITSTATUS(status) } else { -1 };
-    Ok((code, usage.ru_maxrss))
+    let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    Ok((code, usage.ru_maxrss, secs(usage.ru_utime) + secs(usage.ru_stime)))
 }
 
 /// Runs bench/duckdb_load.py in a venv under the bench directory (installing DuckDB once).
