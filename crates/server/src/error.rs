@@ -22,6 +22,9 @@ pub enum ApiError {
     Forbidden(&'static str),
     #[error("{0}")]
     NotFound(String),
+    /// The path exists, but not with this method.
+    #[error("method not allowed here")]
+    MethodNotAllowed,
     /// Too many failed logins; try again after this many seconds.
     #[error("too many failed logins; try again later")]
     RateLimited { retry_after_secs: u64 },
@@ -68,6 +71,9 @@ impl IntoResponse for ApiError {
             }
             ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, serde_json::json!({ "error": message })),
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, serde_json::json!({ "error": message })),
+            ApiError::MethodNotAllowed => {
+                (StatusCode::METHOD_NOT_ALLOWED, serde_json::json!({ "error": message }))
+            }
             ApiError::RateLimited { retry_after_secs } => {
                 let mut r = (StatusCode::TOO_MANY_REQUESTS, Json(serde_json::json!({ "error": message })))
                     .into_response();

@@ -106,6 +106,9 @@ impl AppState {
     /// `store` is opened for reading (as `trailwatch search` does); `state` is the data
     /// directory's SQLite state; `rules` are the loaded rules (for descriptions and runbooks).
     pub fn new(store: EmbeddedStore, state: State, rules: Vec<Rule>, options: Options) -> AppState {
+        // The dummy hash checked for unknown users is made now, not on the first such login
+        // (which would then take longer than a known user's and tell them apart).
+        users::verify_password("", None);
         AppState(Arc::new(Inner {
             store,
             state: Mutex::new(state),
@@ -178,6 +181,7 @@ pub fn app(state: AppState) -> Router {
         .route("/api/v1/login", post(auth::login))
         .merge(protected)
         .fallback(|| async { ApiError::NotFound("no such endpoint".into()) })
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(axum::middleware::from_fn_with_state(state.clone(), metrics::track))
         .layer(axum::middleware::from_fn(api::security_headers))
         .with_state(state)

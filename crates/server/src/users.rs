@@ -9,7 +9,7 @@ use argon2::Argon2;
 use sha2::{Digest, Sha256};
 use trailwatch_store::{State, TokenRow, UserRow};
 
-use crate::auth::TOKEN_PREFIX;
+use crate::auth::{MAX_PASSWORD_BYTES, TOKEN_PREFIX};
 use crate::Error;
 
 /// The shortest password `users add` accepts.
@@ -75,6 +75,19 @@ pub fn check_username(name: &str) -> Result<(), Error> {
     }
 }
 
+/// At least [`MIN_PASSWORD_CHARS`] characters, at most [`MAX_PASSWORD_BYTES`] bytes.
+pub fn check_password(password: &str) -> Result<(), Error> {
+    if password.chars().count() < MIN_PASSWORD_CHARS {
+        return Err(Error::Invalid(format!(
+            "the password must have at least {MIN_PASSWORD_CHARS} characters"
+        )));
+    }
+    if password.len() > MAX_PASSWORD_BYTES {
+        return Err(Error::Invalid(format!("the password must have at most {MAX_PASSWORD_BYTES} bytes")));
+    }
+    Ok(())
+}
+
 fn now_ms() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
 }
@@ -82,11 +95,7 @@ fn now_ms() -> i64 {
 /// Adds a user with this password.
 pub fn add_user(state: &State, username: &str, password: &str) -> Result<(), Error> {
     check_username(username)?;
-    if password.chars().count() < MIN_PASSWORD_CHARS {
-        return Err(Error::Invalid(format!(
-            "the password must have at least {MIN_PASSWORD_CHARS} characters"
-        )));
-    }
+    check_password(password)?;
     if !state.add_user(username, &hash_password(password)?, now_ms())? {
         return Err(Error::Invalid(format!("user {username:?} exists already")));
     }
@@ -95,11 +104,7 @@ pub fn add_user(state: &State, username: &str, password: &str) -> Result<(), Err
 
 /// Sets a user's password, ending their sessions.
 pub fn set_password(state: &mut State, username: &str, password: &str) -> Result<(), Error> {
-    if password.chars().count() < MIN_PASSWORD_CHARS {
-        return Err(Error::Invalid(format!(
-            "the password must have at least {MIN_PASSWORD_CHARS} characters"
-        )));
-    }
+    check_password(password)?;
     if !state.set_password(username, &hash_password(password)?)? {
         return Err(Error::Invalid(format!("no user {username:?}")));
     }
@@ -175,5 +180,8 @@ mod tests {
         for bad in ["", "a b", "ä", "a;b", &"x".repeat(65)] {
             assert!(check_username(bad).is_err(), "{bad:?}");
         }
+        assert!(check_password("twelve chars").is_ok());
+        assert!(check_password("eleven char").is_err());
+        assert!(check_password(&"x".repeat(1025)).is_err());
     }
 }

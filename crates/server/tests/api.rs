@@ -244,6 +244,9 @@ async fn every_route_answers_and_the_openapi_document_lists_exactly_the_routes()
     let r = get(&f, "/api/v1/nothing-here").await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
     assert_eq!(r.body["error"], "no such endpoint");
+    let r = send(&f.app, Request::get("/api/v1/login").body(Body::empty()).unwrap()).await;
+    assert_eq!(r.status, StatusCode::METHOD_NOT_ALLOWED);
+    assert!(r.body["error"].is_string(), "{}", r.text);
 }
 
 #[tokio::test]
@@ -580,4 +583,35 @@ async fn metrics_count_requests_by_route_and_status() {
     assert!(r.text.contains("trailwatch_detect_signals{status=\"open\"} "));
     assert_eq!(r.headers["x-content-type-options"], "nosniff");
     assert_eq!(r.headers["cache-control"], "no-store");
+}
+
+#[tokio::test]
+async fn searches_see_what_an_ingest_commits_while_the_server_runs() {
+    let f = fixture_with(Options { refresh_every: Duration::ZERO, ..Options::default() });
+    assert_eq!(get(&f, "/api/v1/search?limit=1").await.body["total"], 310);
+    let stratus = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../cloudtrail/tests/data/stratus/aws.defense-evasion.cloudtrail-stop.jsonl");
+    let line = std::fs::read_to_string(stratus).unwrap().lines().next().unwrap().to_owned();
+    let mut record: Value = serde_json::from_str(&line).unwrap();
+    record["eventID"] = json!("00000000-0000-4000-8000-000000000001");
+    let logs = f.dir.path().join("more");
+    std::fs::create_dir_all(&logs).unwrap();
+    std::fs::write(logs.join("more.jsonl"), format!("{record}\n")).unwrap();
+    // Another writer, as `trailwatch ingest` in another process would be.
+    let writer = EmbeddedStore::open(&f.data(), StoreOptions::default()).unwrap();
+    let mut state = State::open(&f.data().join("state.sqlite")).unwrap();
+    struct Quiet;
+    impl trailwatch_ingest::Observer for Quiet {}
+    let options = trailwatch_ingest::IngestOptions { now_ms: chrono_now(), ..Default::default() };
+    trailwatch_ingest::ingest(&[logs], &writer, &mut state, &options, &Quiet, None).unwrap();
+    assert_eq!(get(&f, "/api/v1/search?limit=1").await.body["total"], 311);
+    let r = get(&f, "/api/v1/events/00000000-0000-4000-8000-000000000001").await;
+    assert_eq!(r.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn overlong_passwords_are_refused_without_hashing() {
+    let f = fixture();
+    let r = send(&f.app, login_request("alice", &"x".repeat(100_000), None)).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
 }
