@@ -160,10 +160,12 @@ pub async fn login(
 ) -> Result<Response> {
     let inner = app.inner();
     let username = body.username.trim().to_owned();
+    // The limit is checked and a failure recorded while holding one of the few hashing
+    // permits: a burst of parallel guesses cannot all pass the check before any has failed.
+    let permit = inner.hashing.acquire().await.map_err(ApiError::internal)?;
     inner.limiter.check(&username, addr.0).inspect_err(|_| inner.metrics.login_rate_limited())?;
     // Far longer than any password: refused without hashing (argon2 reads all of it).
     let ok = body.password.len() <= MAX_PASSWORD_BYTES && {
-        let _permit = inner.hashing.acquire().await.map_err(ApiError::internal)?;
         let user = username.clone();
         app.blocking(move |i| {
             let hash = i.state().password_hash(&user)?;
@@ -173,10 +175,12 @@ pub async fn login(
     };
     if !ok {
         inner.limiter.failed(&username, addr.0);
+        drop(permit);
         inner.metrics.login_failed();
         tracing::warn!(username = %username, client = ?addr.0, "failed login");
         return Err(ApiError::Unauthenticated("wrong username or password"));
     }
+    drop(permit);
     inner.limiter.succeeded(&username);
     let id = random_hex();
     let now = now_ms();

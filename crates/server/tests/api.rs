@@ -615,3 +615,25 @@ async fn overlong_passwords_are_refused_without_hashing() {
     let r = send(&f.app, login_request("alice", &"x".repeat(100_000), None)).await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_burst_of_parallel_guesses_is_limited_too() {
+    let f = fixture();
+    let mut tasks = Vec::new();
+    for i in 0..20 {
+        let app = f.app.clone();
+        tasks.push(tokio::spawn(async move {
+            send(&app, login_request("alice", &format!("guess number {i}"), None)).await.status
+        }));
+    }
+    let mut refused = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            StatusCode::UNAUTHORIZED => refused += 1,
+            StatusCode::TOO_MANY_REQUESTS => {}
+            other => panic!("{other}"),
+        }
+    }
+    // Two hashes run at a time, so at most one guess past the limit of five is checked.
+    assert!((5..=6).contains(&refused), "{refused} guesses were checked");
+}
