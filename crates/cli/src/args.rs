@@ -101,6 +101,15 @@ pub enum Command {
     /// Notifications: test the channels, send what is queued, list dead letters.
     #[command(subcommand)]
     Notify(NotifyCommand),
+    /// Serve the HTTP API (JSON under /api/v1, see docs/API.md). On first start with no users,
+    /// creates `admin` with a random password, printed once.
+    #[command(
+        after_help = "Examples:\n  trailwatch serve\n  trailwatch serve --listen 0.0.0.0:8443 --tls-cert cert.pem --tls-key key.pem\n  trailwatch users token admin --name grafana"
+    )]
+    Serve(ServeArgs),
+    /// Local users of the HTTP API: add, list, delete, passwd, token.
+    #[command(subcommand)]
+    Users(UsersCommand),
     /// Delete events older than an age.
     Prune {
         /// Age such as 90d, 12w or 720h.
@@ -235,6 +244,55 @@ pub enum NotifyCommand {
         limit: usize,
         #[arg(long, value_enum, default_value_t = Format::Table)]
         format: Format,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address and port to listen on.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub listen: String,
+    /// Serve HTTPS with this certificate chain (PEM, leaf first); needs --tls-key.
+    #[arg(long, requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The certificate's private key (PEM).
+    #[arg(long, requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// How long a login session lasts, e.g. 12h or 7d.
+    #[arg(long, default_value = "12h")]
+    pub session_ttl: String,
+    #[command(flatten)]
+    pub rules: RuleArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UsersCommand {
+    /// Add a user. The password is read from standard input with --password-stdin, otherwise
+    /// a random one is made and printed once.
+    Add {
+        name: String,
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// List the users.
+    List {
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
+    /// Delete a user with their sessions and API tokens.
+    Delete { name: String },
+    /// Set a user's password (ends their sessions); random unless --password-stdin.
+    Passwd {
+        name: String,
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Create an API token for a user (`Authorization: Bearer tw_…`), printed once.
+    Token {
+        name: String,
+        /// What the token is for.
+        #[arg(long = "name", id = "label", default_value = "cli")]
+        label: String,
     },
 }
 

@@ -7,9 +7,9 @@ use std::sync::atomic::AtomicU64;
 use trailwatch_detect::signal::apply;
 use trailwatch_detect::testing::run_tests;
 use trailwatch_detect::{Engine, Rule, Severity, Signal, SignalStatus};
-use trailwatch_ingest::detect::signal_row;
 use trailwatch_ingest::{Detection, IngestOptions};
 use trailwatch_query::Query;
+use trailwatch_server::signals::rule_json;
 use trailwatch_store::{EventStore, Order, SearchRequest, SignalFilter, State, TimeRange};
 
 use crate::args::{Format, HuntArgs, RuleArgs, RulesCommand, SignalsArgs};
@@ -297,16 +297,6 @@ fn replay(
     Ok((out, events))
 }
 
-fn rule_json(r: &Rule) -> serde_json::Value {
-    serde_json::json!({
-        "id": r.id, "name": r.name, "description": r.description, "severity": r.severity,
-        "tags": r.tags, "tactics": r.tactics, "techniques": r.techniques, "query": r.query_text,
-        "method": r.method.name(), "group_by": r.group_by.iter().map(|f| f.to_string()).collect::<Vec<_>>(),
-        "suppress_ms": r.suppress, "runbook": r.runbook, "references": r.references,
-        "enabled": r.enabled, "dry_run": r.dry_run, "tests": r.tests.len(), "origin": r.origin,
-    })
-}
-
 pub fn signals(data_dir: &Path, args: SignalsArgs) -> Result<u8, Fail> {
     let path = data_dir.join("state.sqlite");
     if !path.exists() {
@@ -332,30 +322,10 @@ pub fn signals(data_dir: &Path, args: SignalsArgs) -> Result<u8, Fail> {
                 return Err(Fail::usage(format!("unknown action {other:?}: ack, resolve, mute or reopen")))
             }
         };
-        let body = state.signal(id)?.ok_or_else(|| Fail::usage(format!("no signal {id:?}")))?;
-        let mut s: Signal = serde_json::from_str(&body).map_err(Fail::system)?;
-        let was = s.status;
-        s.status = status;
-        s.status_by =
-            Some(args.by.clone().or_else(|| std::env::var("USER").ok()).unwrap_or_else(|| "unknown".into()));
-        s.status_at = Some(now_ms());
-        // Resolving a notified signal tells the channels (PagerDuty closes its incident).
-        let resolve =
-            (status == SignalStatus::Resolved && was != SignalStatus::Resolved && s.notified_at.is_some())
-                .then(|| trailwatch_store::OutboxRow {
-                    signal_id: s.id.clone(),
-                    action: "resolve".into(),
-                    body: serde_json::to_string(&s).expect("signals serialize"),
-                    created_at: now_ms(),
-                });
-        state.update_signal(&signal_row(&s), resolve.as_ref())?;
-        eprintln!(
-            "{}: {} -> {} by {}",
-            s.id,
-            was.as_str(),
-            status.as_str(),
-            s.status_by.as_deref().unwrap_or("")
-        );
+        let by = args.by.clone().or_else(|| std::env::var("USER").ok()).unwrap_or_else(|| "unknown".into());
+        let change = trailwatch_server::signals::change_status(&mut state, id, status, &by, now_ms())?
+            .ok_or_else(|| Fail::usage(format!("no signal {id:?}")))?;
+        eprintln!("{}: {} -> {} by {by}", change.signal.id, change.previous.as_str(), status.as_str());
         return Ok(0);
     }
     if let Some(st) = &args.status {

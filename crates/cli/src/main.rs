@@ -10,6 +10,7 @@ mod ingest;
 mod notify;
 mod output;
 mod query;
+mod serve;
 
 use std::process::ExitCode;
 
@@ -101,6 +102,8 @@ fn run(cli: Cli) -> Result<u8, Fail> {
         Command::Hunt(args) => detect::hunt(args, cli.config.as_deref(), cli.quiet),
         Command::Rules(cmd) => detect::rules(&cli.data_dir, cli.config.as_deref(), cmd),
         Command::Signals(args) => detect::signals(&cli.data_dir, args),
+        Command::Serve(args) => serve::serve(&cli.data_dir, args),
+        Command::Users(cmd) => serve::users(&cli.data_dir, cmd),
         Command::Prune { older_than } => ingest::prune(&cli.data_dir, &older_than, cli.quiet),
     }
 }

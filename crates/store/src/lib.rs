@@ -15,6 +15,7 @@ mod segfile;
 mod segment;
 mod state;
 mod terms;
+mod users;
 
 use serde::Serialize;
 use trailwatch_cloudtrail::Event;
@@ -22,6 +23,7 @@ use trailwatch_query::{KnownField, Query};
 
 pub use embedded::{EmbeddedStore, StoreOptions};
 pub use state::{Checkpoint, DeadLetterRow, FileRecord, OutboxRow, SignalFilter, SignalRow, State};
+pub use users::{SessionRow, TokenRow, UserRow};
 
 /// What can go wrong in the store.
 #[derive(Debug, thiserror::Error)]

@@ -89,7 +89,7 @@ pub struct SignalFilter {
 }
 
 pub struct State {
-    conn: Connection,
+    pub(crate) conn: Connection,
 }
 
 impl State {
@@ -124,6 +124,7 @@ impl State {
              );",
         )
         .map_err(sql)?;
+        crate::users::create_tables(&conn)?;
         Ok(State { conn })
     }
 
@@ -270,6 +271,16 @@ impl State {
         rows.collect::<rusqlite::Result<Vec<String>>>().map_err(sql)
     }
 
+    /// How many signals there are of each status: (status, count), by status.
+    pub fn signal_counts(&self) -> Result<Vec<(String, u64)>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT status, COUNT(*) FROM signals GROUP BY status ORDER BY status")
+            .map_err(sql)?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get::<_, i64>(1)? as u64))).map_err(sql)?;
+        rows.collect::<rusqlite::Result<Vec<_>>>().map_err(sql)
+    }
+
     /// Stores one signal (a status change), with a notification to send when given.
     pub fn update_signal(&mut self, row: &SignalRow, outbox: Option<&OutboxRow>) -> Result<()> {
         let tx = self.conn.transaction().map_err(sql)?;
@@ -372,6 +383,6 @@ fn put_signal(tx: &rusqlite::Transaction<'_>, row: &SignalRow) -> Result<()> {
     Ok(())
 }
 
-fn sql(e: rusqlite::Error) -> Error {
+pub(crate) fn sql(e: rusqlite::Error) -> Error {
     Error::State(e.to_string())
 }

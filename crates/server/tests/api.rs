@@ -1,0 +1,639 @@
+//! The HTTP API through its router (no socket), against a real store of the Stratus Red Team
+//! records ingested with the built-in rules: every endpoint, authentication, CSRF, rate
+//! limiting, cookies and error bodies.
+
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::ConnectInfo;
+use axum::http::{header, HeaderMap, Request, StatusCode};
+use axum::Router;
+use serde_json::{json, Value};
+use tower::ServiceExt;
+use trailwatch_server::auth::ClientAddr;
+use trailwatch_server::{app, users, AppState, LoginLimits, Options, ROUTES};
+use trailwatch_store::{EmbeddedStore, SignalRow, State, StoreOptions};
+
+const PASSWORD: &str = "correct horse battery staple";
+
+/// A data directory with the Stratus records ingested (rules on, nothing notified), built once.
+fn template() -> &'static Path {
+    static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = tempfile::tempdir().unwrap();
+        let stratus = Path::new(env!("CARGO_MANIFEST_DIR")).join("../cloudtrail/tests/data/stratus");
+        let store = EmbeddedStore::open(dir.path(), StoreOptions::default()).unwrap();
+        let mut state = State::open(&dir.path().join("state.sqlite")).unwrap();
+        let now = chrono_now();
+        let rules = trailwatch_detect::builtin_rules().rules;
+        let mut detection = trailwatch_ingest::Detection::new(rules, Some(&state), true, now)
+            .unwrap()
+            .without_notifications();
+        struct Quiet;
+        impl trailwatch_ingest::Observer for Quiet {}
+        let options = trailwatch_ingest::IngestOptions { now_ms: now, ..Default::default() };
+        trailwatch_ingest::ingest(&[stratus], &store, &mut state, &options, &Quiet, Some(&mut detection))
+            .unwrap();
+        trailwatch_store::EventStore::finish(&store).unwrap();
+        users::add_user(&state, "alice", PASSWORD).unwrap();
+        dir
+    })
+    .path()
+}
+
+fn chrono_now() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let target = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &target);
+        } else {
+            std::fs::copy(e.path(), target).unwrap();
+        }
+    }
+}
+
+struct Fixture {
+    dir: tempfile::TempDir,
+    app: Router,
+    token: String,
+}
+
+impl Fixture {
+    fn data(&self) -> PathBuf {
+        self.dir.path().to_owned()
+    }
+}
+
+/// A fresh copy of the template with its own server state (limits, sessions, metrics).
+fn fixture_with(options: Options) -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    copy_dir(template(), dir.path());
+    let state = State::open(&dir.path().join("state.sqlite")).unwrap();
+    let token = users::create_token(&state, "alice", "tests").unwrap();
+    let store = EmbeddedStore::open(dir.path(), StoreOptions::default()).unwrap();
+    let rules = trailwatch_detect::builtin_rules().rules;
+    let app = app(AppState::new(store, state, rules, options));
+    Fixture { dir, app, token }
+}
+
+fn fixture() -> Fixture {
+    fixture_with(Options::default())
+}
+
+struct Reply {
+    status: StatusCode,
+    headers: HeaderMap,
+    body: Value,
+    text: String,
+}
+
+async fn send(app: &Router, req: Request<Body>) -> Reply {
+    let res = app.clone().oneshot(req).await.unwrap();
+    let status = res.status();
+    let headers = res.headers().clone();
+    let bytes = axum::body::to_bytes(res.into_body(), 64 << 20).await.unwrap();
+    let text = String::from_utf8(bytes.to_vec()).unwrap();
+    let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+    Reply { status, headers, body, text }
+}
+
+fn bearer(method: &str, uri: &str, token: &str, body: Option<Value>) -> Request<Body> {
+    let b =
+        Request::builder().method(method).uri(uri).header(header::AUTHORIZATION, format!("Bearer {token}"));
+    with_body(b, body)
+}
+
+fn with_body(b: axum::http::request::Builder, body: Option<Value>) -> Request<Body> {
+    match body {
+        Some(v) => {
+            b.header(header::CONTENT_TYPE, "application/json").body(Body::from(v.to_string())).unwrap()
+        }
+        None => b.body(Body::empty()).unwrap(),
+    }
+}
+
+async fn get(f: &Fixture, uri: &str) -> Reply {
+    send(&f.app, bearer("GET", uri, &f.token, None)).await
+}
+
+fn login_request(username: &str, password: &str, from: Option<IpAddr>) -> Request<Body> {
+    let mut req = with_body(
+        Request::builder().method("POST").uri("/api/v1/login"),
+        Some(json!({ "username": username, "password": password })),
+    );
+    if let Some(ip) = from {
+        req.extensions_mut().insert(ConnectInfo(ClientAddr(Some(ip))));
+    }
+    req
+}
+
+/// Logs in as alice: (the `Cookie` header value, the CSRF token, the `Set-Cookie` header).
+async fn login(app: &Router) -> (String, String, String) {
+    let r = send(app, login_request("alice", PASSWORD, None)).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let set = r.headers.get(header::SET_COOKIE).unwrap().to_str().unwrap().to_owned();
+    let cookie = set.split(';').next().unwrap().to_owned();
+    (cookie, r.body["csrf"].as_str().unwrap().to_owned(), set)
+}
+
+fn with_cookie(
+    method: &str,
+    uri: &str,
+    cookie: &str,
+    csrf: Option<&str>,
+    body: Option<Value>,
+) -> Request<Body> {
+    let mut b = Request::builder().method(method).uri(uri).header(header::COOKIE, cookie);
+    if let Some(c) = csrf {
+        b = b.header("X-CSRF-Token", c);
+    }
+    with_body(b, body)
+}
+
+/// Some signal raised by the Stratus records.
+async fn a_signal(f: &Fixture) -> Value {
+    let r = get(f, "/api/v1/signals?limit=1000").await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let signals = r.body["signals"].as_array().unwrap();
+    assert!(signals.len() > 20, "the Stratus records raise many signals: {}", signals.len());
+    signals[0].clone()
+}
+
+fn uri_for(path: &str, event: &str, signal: &str) -> String {
+    let id = if path.starts_with("/api/v1/events") {
+        event
+    } else if path.starts_with("/api/v1/signals") {
+        signal
+    } else {
+        "cloudtrail-stop-logging"
+    };
+    let path = path.replace("{id}", &urlencode(id));
+    match path.as_str() {
+        "/api/v1/facets" => format!("{path}?field=service"),
+        _ => path,
+    }
+}
+
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn healthz_is_open_and_every_other_route_needs_authentication() {
+    let f = fixture();
+    let r = send(&f.app, Request::get("/healthz").body(Body::empty()).unwrap()).await;
+    assert_eq!((r.status, r.body.clone()), (StatusCode::OK, json!({ "status": "ok" })));
+    for (method, path) in ROUTES.iter().filter(|(_, p)| *p != "/healthz" && *p != "/api/v1/login") {
+        let uri = uri_for(path, "x", "y");
+        let req = with_body(Request::builder().method(*method).uri(&uri), Some(json!({ "status": "open" })));
+        let r = send(&f.app, req).await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{method} {uri}: {}", r.text);
+        assert!(r.body["error"].is_string(), "{method} {uri}: {}", r.text);
+        let r = send(&f.app, bearer(method, &uri, "tw_0000", None)).await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{method} {uri} with an unknown token");
+        let r = send(&f.app, with_cookie(method, &uri, "tw_session=0123", None, None)).await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{method} {uri} with an unknown session");
+    }
+}
+
+#[tokio::test]
+async fn every_route_answers_and_the_openapi_document_lists_exactly_the_routes() {
+    let f = fixture();
+    let event = get(&f, "/api/v1/search?limit=1").await.body["events"][0]["id"].as_str().unwrap().to_owned();
+    let signal = a_signal(&f).await["id"].as_str().unwrap().to_owned();
+    let doc = get(&f, "/api/v1/openapi.json").await;
+    assert_eq!(doc.status, StatusCode::OK);
+    assert_eq!(doc.body["openapi"], "3.1.0");
+    let mut documented: Vec<(String, String)> = Vec::new();
+    for (path, ops) in doc.body["paths"].as_object().unwrap() {
+        for method in ops.as_object().unwrap().keys() {
+            documented.push((method.to_uppercase(), path.clone()));
+        }
+    }
+    documented.sort();
+    let mut routes: Vec<(String, String)> =
+        ROUTES.iter().map(|(m, p)| (m.to_string(), p.to_string())).collect();
+    routes.sort();
+    assert_eq!(documented, routes, "openapi.json and ROUTES differ");
+    for (method, path) in ROUTES {
+        if *path == "/api/v1/login" || *path == "/api/v1/logout" {
+            continue; // their own tests
+        }
+        let uri = uri_for(path, &event, &signal);
+        let body = (*method == "POST").then(|| json!({ "status": "acknowledged" }));
+        let r = send(&f.app, bearer(method, &uri, &f.token, body)).await;
+        assert_eq!(r.status, StatusCode::OK, "{method} {uri}: {}", r.text);
+    }
+    let r = get(&f, "/api/v1/nothing-here").await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    assert_eq!(r.body["error"], "no such endpoint");
+    let r = send(&f.app, Request::get("/api/v1/login").body(Body::empty()).unwrap()).await;
+    assert_eq!(r.status, StatusCode::METHOD_NOT_ALLOWED);
+    assert!(r.body["error"].is_string(), "{}", r.text);
+}
+
+#[tokio::test]
+async fn search_facets_histogram_events_fields_and_stats() {
+    let f = fixture();
+    let r = get(&f, "/api/v1/search?q=service:cloudtrail&limit=2&order=oldest").await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let total = r.body["total"].as_u64().unwrap();
+    assert!(total > 2, "{total}");
+    let events = r.body["events"].as_array().unwrap();
+    assert_eq!(events.len(), 2);
+    assert!(events[0]["time"].as_i64() <= events[1]["time"].as_i64(), "oldest first");
+    assert_eq!(events[0]["record"]["eventSource"], "cloudtrail.amazonaws.com");
+    let id = events[0]["id"].as_str().unwrap();
+
+    let one = get(&f, &format!("/api/v1/events/{}", urlencode(id))).await;
+    assert_eq!(one.status, StatusCode::OK);
+    assert_eq!(one.body["id"], id);
+    assert_eq!(one.body["record"]["eventID"], id);
+    let missing = get(&f, "/api/v1/events/no-such-event").await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND);
+    assert!(missing.body["error"].as_str().unwrap().contains("no-such-event"));
+
+    let all = get(&f, "/api/v1/search?limit=1").await;
+    assert_eq!(all.body["total"], 310);
+    let ranged = get(&f, "/api/v1/search?from=-1h").await;
+    assert_eq!(ranged.body["total"], 0, "the records are older than an hour");
+    let iso = get(&f, "/api/v1/search?from=2000-01-01&to=2100-01-01T00:00:00Z&limit=1").await;
+    assert_eq!(iso.body["total"], 310);
+
+    let facets = get(&f, "/api/v1/facets?field=service&size=3").await;
+    assert_eq!(facets.status, StatusCode::OK, "{}", facets.text);
+    assert_eq!(facets.body["field"], "service");
+    assert_eq!(facets.body["values"].as_array().unwrap().len(), 3);
+
+    let h = get(&f, "/api/v1/histogram?interval=1d&by=service&top=2").await;
+    assert_eq!(h.status, StatusCode::OK, "{}", h.text);
+    assert_eq!(h.body["interval_ms"], 86_400_000);
+    let series = h.body["series"].as_array().unwrap();
+    assert!(series.len() >= 2, "{series:?}");
+    let counted: u64 =
+        series.iter().flat_map(|s| s["counts"].as_array().unwrap()).map(|c| c.as_u64().unwrap()).sum();
+    assert_eq!(counted, 310);
+
+    let fields = get(&f, "/api/v1/fields").await;
+    let names: Vec<&str> =
+        fields.body["fields"].as_array().unwrap().iter().map(|f| f["name"].as_str().unwrap()).collect();
+    assert!(names.contains(&"service") && names.contains(&"actor.name"), "{names:?}");
+
+    let stats = get(&f, "/api/v1/stats").await;
+    assert_eq!(stats.body["store"]["events"], 310);
+    assert!(stats.body["files"].as_u64().unwrap() > 30);
+    assert!(stats.body["signals"]["open"].as_u64().unwrap() > 20, "{}", stats.text);
+    assert_eq!(
+        stats.body["rules"]["loaded"].as_u64(),
+        Some(trailwatch_detect::builtin_rules().rules.len() as u64)
+    );
+}
+
+#[tokio::test]
+async fn bad_input_gives_400_with_a_message_and_a_bad_query_its_column() {
+    let f = fixture();
+    let r = get(&f, "/api/v1/search?q=service%3Aiam%20AND%20(").await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text);
+    assert!(r.body["error"].as_str().unwrap().starts_with("bad query"), "{}", r.text);
+    assert!(r.body["column"].as_u64().unwrap() >= 17, "{}", r.text);
+    let r = get(&f, "/api/v1/facets?field=service&q=%40a%3A%5B1").await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(r.body["column"].is_u64(), "{}", r.text);
+    for uri in [
+        "/api/v1/search?from=yesterday",
+        "/api/v1/search?from=-1h&to=-2h",
+        "/api/v1/search?limit=0",
+        "/api/v1/search?limit=100000",
+        "/api/v1/search?limit=abc",
+        "/api/v1/search?order=sideways",
+        "/api/v1/facets",
+        "/api/v1/facets?field=nonsense",
+        "/api/v1/histogram?interval=1ms&from=2000-01-01&to=2100-01-01",
+        "/api/v1/histogram?interval=forever",
+        "/api/v1/signals?status=closed",
+        "/api/v1/signals?min_severity=huge",
+    ] {
+        let r = get(&f, uri).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{uri}: {}", r.text);
+        assert!(!r.body["error"].as_str().unwrap().is_empty(), "{uri}");
+        assert!(r.body.get("column").is_none(), "{uri}");
+    }
+    let signal = a_signal(&f).await["id"].as_str().unwrap().to_owned();
+    let uri = format!("/api/v1/signals/{}/status", urlencode(&signal));
+    let r = send(&f.app, bearer("POST", &uri, &f.token, Some(json!({ "status": "closed" })))).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text);
+    let r = send(&f.app, bearer("POST", &uri, &f.token, Some(json!({ "state": "open" })))).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text);
+    assert!(r.body["error"].is_string());
+    let r = send(
+        &f.app,
+        bearer("POST", "/api/v1/signals/nope/status", &f.token, Some(json!({ "status": "open" }))),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn login_sets_a_strict_http_only_cookie_and_the_session_ends_at_logout() {
+    let f = fixture();
+    let (cookie, csrf, set) = login(&f.app).await;
+    let (name, id) = cookie.split_once('=').unwrap();
+    assert_eq!(name, "tw_session");
+    assert_eq!(id.len(), 64, "256 random bits in hex");
+    assert!(id.chars().all(|c| c.is_ascii_hexdigit()));
+    assert_eq!(csrf.len(), 64);
+    for attr in ["HttpOnly", "SameSite=Strict", "Path=/", "Max-Age=43200"] {
+        assert!(set.split("; ").any(|a| a == attr), "{attr} in {set}");
+    }
+    assert!(!set.contains("Secure"), "no TLS, no Secure: {set}");
+    // Only a hash of the session id is kept.
+    let state = State::open(&f.data().join("state.sqlite")).unwrap();
+    assert!(state.session(id, 0).unwrap().is_none());
+    assert!(state.session(&users::sha256_hex(id), 0).unwrap().is_some());
+
+    let r = send(&f.app, with_cookie("GET", "/api/v1/session", &cookie, None, None)).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.body["username"], "alice");
+    assert_eq!(r.body["via"], "session");
+    assert_eq!(r.body["csrf"], csrf.as_str());
+    let r = send(&f.app, with_cookie("GET", "/api/v1/search?limit=1", &cookie, None, None)).await;
+    assert_eq!(r.status, StatusCode::OK, "reading needs no CSRF token");
+
+    let r = send(&f.app, with_cookie("POST", "/api/v1/logout", &cookie, None, None)).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "logout changes state: CSRF token needed");
+    let r = send(&f.app, with_cookie("POST", "/api/v1/logout", &cookie, Some(&csrf), None)).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let cleared = r.headers.get(header::SET_COOKIE).unwrap().to_str().unwrap();
+    assert!(cleared.starts_with("tw_session=;") && cleared.contains("Max-Age=0"), "{cleared}");
+    let r = send(&f.app, with_cookie("GET", "/api/v1/session", &cookie, None, None)).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED, "the session ended on the server");
+
+    let secure = fixture_with(Options { secure_cookies: true, ..Options::default() });
+    let (_, _, set) = login(&secure.app).await;
+    assert!(set.split("; ").any(|a| a == "Secure"), "{set}");
+}
+
+#[tokio::test]
+async fn sessions_expire_on_the_server() {
+    let f = fixture_with(Options { session_ttl: Duration::from_millis(50), ..Options::default() });
+    let (cookie, _, _) = login(&f.app).await;
+    let r = send(&f.app, with_cookie("GET", "/api/v1/session", &cookie, None, None)).await;
+    assert_eq!(r.status, StatusCode::OK);
+    tokio::time::sleep(Duration::from_millis(80)).await;
+    let r = send(&f.app, with_cookie("GET", "/api/v1/session", &cookie, None, None)).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn wrong_passwords_are_refused_and_rate_limited_per_username() {
+    let f = fixture();
+    for (user, pw) in [("alice", "wrong password"), ("nobody", PASSWORD)] {
+        let r = send(&f.app, login_request(user, pw, None)).await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+        assert_eq!(r.body, json!({ "error": "wrong username or password" }), "the same for both");
+        assert!(r.headers.get(header::SET_COOKIE).is_none());
+    }
+    for _ in 0..4 {
+        let r = send(&f.app, login_request("alice", "still wrong", None)).await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    }
+    let r = send(&f.app, login_request("alice", PASSWORD, None)).await;
+    assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS, "five failures: even the right password waits");
+    let retry: u64 = r.headers.get(header::RETRY_AFTER).unwrap().to_str().unwrap().parse().unwrap();
+    assert!((1..=900).contains(&retry), "{retry}");
+    assert!(r.body["error"].is_string());
+    let r = send(&f.app, login_request("ALICE", PASSWORD, None)).await;
+    assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS, "usernames are limited case-insensitively");
+    let metrics = get(&f, "/metrics").await.text;
+    assert!(metrics.contains("trailwatch_auth_login_failures_total 6"), "{metrics}");
+    assert!(metrics.contains("trailwatch_auth_login_rate_limited_total 2"), "{metrics}");
+    let r = send(
+        &f.app,
+        with_body(
+            Request::builder().method("POST").uri("/api/v1/login"),
+            Some(json!({ "username": "alice" })),
+        ),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text);
+    let r = send(
+        &f.app,
+        Request::post("/api/v1/login")
+            .header(header::CONTENT_TYPE, "text/plain")
+            .body(Body::from("{}"))
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "only JSON bodies: {}", r.text);
+}
+
+#[tokio::test]
+async fn failed_logins_are_rate_limited_per_client_address() {
+    let limits = LoginLimits { per_username: 100, per_address: 3, window: Duration::from_secs(900) };
+    let f = fixture_with(Options { login_limits: limits, ..Options::default() });
+    let a: IpAddr = "127.0.0.7".parse().unwrap();
+    let b: IpAddr = "127.0.0.8".parse().unwrap();
+    for user in ["u1", "u2", "u3"] {
+        assert_eq!(send(&f.app, login_request(user, "x", Some(a))).await.status, StatusCode::UNAUTHORIZED);
+    }
+    assert_eq!(
+        send(&f.app, login_request("alice", PASSWORD, Some(a))).await.status,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    assert_eq!(send(&f.app, login_request("alice", PASSWORD, Some(b))).await.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn state_changes_with_a_session_need_the_csrf_token_and_record_the_user() {
+    let f = fixture();
+    let signal = a_signal(&f).await;
+    let id = signal["id"].as_str().unwrap();
+    let uri = format!("/api/v1/signals/{}/status", urlencode(id));
+    let (cookie, csrf, _) = login(&f.app).await;
+    let body = || Some(json!({ "status": "acknowledged" }));
+    let r = send(&f.app, with_cookie("POST", &uri, &cookie, None, body())).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.text);
+    assert!(r.body["error"].as_str().unwrap().contains("CSRF"));
+    let r = send(&f.app, with_cookie("POST", &uri, &cookie, Some(&"0".repeat(64)), body())).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "a wrong token");
+    let unchanged = get(&f, &format!("/api/v1/signals/{}", urlencode(id))).await;
+    assert_eq!(unchanged.body["signal"]["status"], signal["status"]);
+
+    let before = chrono_now();
+    let r = send(&f.app, with_cookie("POST", &uri, &cookie, Some(&csrf), body())).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(r.body["previous"], "open");
+    let shown = get(&f, &format!("/api/v1/signals/{}", urlencode(id))).await;
+    let s = &shown.body["signal"];
+    assert_eq!(s["status"], "acknowledged");
+    assert_eq!(s["status_by"], "alice");
+    assert!(s["status_at"].as_i64().unwrap() >= before);
+    let acked = get(&f, "/api/v1/signals?status=acknowledged").await;
+    assert_eq!(acked.body["signals"].as_array().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn api_tokens_need_no_csrf_token() {
+    let f = fixture();
+    let signal = a_signal(&f).await;
+    let id = signal["id"].as_str().unwrap();
+    let uri = format!("/api/v1/signals/{}/status", urlencode(id));
+    let r = send(&f.app, bearer("POST", &uri, &f.token, Some(json!({ "status": "resolved" })))).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(r.body["signal"]["status"], "resolved");
+    assert_eq!(r.body["signal"]["status_by"], "alice");
+    let who = get(&f, "/api/v1/session").await;
+    assert_eq!(who.body, json!({ "username": "alice", "via": "token", "token_name": "tests" }));
+    let r = send(
+        &f.app,
+        Request::get("/api/v1/stats")
+            .header(header::AUTHORIZATION, "Basic YWxpY2U6eA==")
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn a_signal_comes_with_its_rule_and_sample_events() {
+    let f = fixture();
+    let r = get(&f, "/api/v1/signals?rule=cloudtrail-stop-logging").await;
+    let signals = r.body["signals"].as_array().unwrap();
+    assert_eq!(signals.len(), 1, "{}", r.text);
+    let id = signals[0]["id"].as_str().unwrap();
+    let r = get(&f, &format!("/api/v1/signals/{}", urlencode(id))).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.body["rule"]["id"], "cloudtrail-stop-logging");
+    assert!(!r.body["rule"]["description"].as_str().unwrap().is_empty());
+    assert!(r.body["rule"].get("runbook").is_some());
+    let events = r.body["events"].as_array().unwrap();
+    assert!(!events.is_empty());
+    assert_eq!(events[0]["action"], "StopLogging");
+    let high = get(&f, "/api/v1/signals?min_severity=critical&since=2000-01-01").await;
+    assert!(high.body["signals"].as_array().unwrap().iter().all(|s| s["severity"] == "critical"));
+    let rules = get(&f, "/api/v1/rules").await;
+    assert_eq!(rules.body["rules"].as_array().unwrap().len(), trailwatch_detect::builtin_rules().rules.len());
+    let rule = get(&f, "/api/v1/rules/cloudtrail-stop-logging").await;
+    assert_eq!(rule.body["id"], "cloudtrail-stop-logging");
+    assert_eq!(get(&f, "/api/v1/rules/nope").await.status, StatusCode::NOT_FOUND);
+    assert_eq!(get(&f, "/api/v1/signals/nope").await.status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn internal_errors_tell_nothing() {
+    let f = fixture();
+    let mut state = State::open(&f.data().join("state.sqlite")).unwrap();
+    let row = SignalRow {
+        id: "broken".into(),
+        rule_id: "r".into(),
+        group: "g".into(),
+        status: "open".into(),
+        severity: 2,
+        first_seen: 1,
+        last_seen: 1,
+        body: "{ not json, /var/lib/secret.sqlite".into(),
+    };
+    state.update_signal(&row, None).unwrap();
+    let r = get(&f, "/api/v1/signals/broken").await;
+    assert_eq!(r.status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert_eq!(r.text, r#"{"error":"internal error"}"#);
+    let list = get(&f, "/api/v1/signals?limit=1000").await;
+    assert_eq!(list.status, StatusCode::OK, "a broken signal is left out of the list");
+}
+
+#[tokio::test]
+async fn metrics_count_requests_by_route_and_status() {
+    let f = fixture();
+    get(&f, "/api/v1/search?limit=1").await;
+    get(&f, "/api/v1/search?q=(").await;
+    get(&f, "/api/v1/events/nope").await;
+    let r = get(&f, "/metrics").await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(r.headers[header::CONTENT_TYPE].to_str().unwrap().starts_with("text/plain"));
+    for line in [
+        "trailwatch_store_events 310",
+        "trailwatch_http_requests_total{route=\"/api/v1/search\",status=\"200\"} 1",
+        "trailwatch_http_requests_total{route=\"/api/v1/search\",status=\"400\"} 1",
+        "trailwatch_http_requests_total{route=\"/api/v1/events/{id}\",status=\"404\"} 1",
+        "trailwatch_auth_login_failures_total 0",
+        "# TYPE trailwatch_http_requests_total counter",
+    ] {
+        assert!(r.text.lines().any(|l| l == line), "{line} in\n{}", r.text);
+    }
+    assert!(r.text.contains("trailwatch_store_segments "));
+    assert!(r.text.contains("trailwatch_store_index_bytes "));
+    assert!(r.text.contains("trailwatch_detect_signals{status=\"open\"} "));
+    assert_eq!(r.headers["x-content-type-options"], "nosniff");
+    assert_eq!(r.headers["cache-control"], "no-store");
+}
+
+#[tokio::test]
+async fn searches_see_what_an_ingest_commits_while_the_server_runs() {
+    let f = fixture_with(Options { refresh_every: Duration::ZERO, ..Options::default() });
+    assert_eq!(get(&f, "/api/v1/search?limit=1").await.body["total"], 310);
+    let stratus = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../cloudtrail/tests/data/stratus/aws.defense-evasion.cloudtrail-stop.jsonl");
+    let line = std::fs::read_to_string(stratus).unwrap().lines().next().unwrap().to_owned();
+    let mut record: Value = serde_json::from_str(&line).unwrap();
+    record["eventID"] = json!("00000000-0000-4000-8000-000000000001");
+    let logs = f.dir.path().join("more");
+    std::fs::create_dir_all(&logs).unwrap();
+    std::fs::write(logs.join("more.jsonl"), format!("{record}\n")).unwrap();
+    // Another writer, as `trailwatch ingest` in another process would be.
+    let writer = EmbeddedStore::open(&f.data(), StoreOptions::default()).unwrap();
+    let mut state = State::open(&f.data().join("state.sqlite")).unwrap();
+    struct Quiet;
+    impl trailwatch_ingest::Observer for Quiet {}
+    let options = trailwatch_ingest::IngestOptions { now_ms: chrono_now(), ..Default::default() };
+    trailwatch_ingest::ingest(&[logs], &writer, &mut state, &options, &Quiet, None).unwrap();
+    assert_eq!(get(&f, "/api/v1/search?limit=1").await.body["total"], 311);
+    let r = get(&f, "/api/v1/events/00000000-0000-4000-8000-000000000001").await;
+    assert_eq!(r.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn overlong_passwords_are_refused_without_hashing() {
+    let f = fixture();
+    let r = send(&f.app, login_request("alice", &"x".repeat(100_000), None)).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_burst_of_parallel_guesses_is_limited_too() {
+    let f = fixture();
+    let mut tasks = Vec::new();
+    for i in 0..20 {
+        let app = f.app.clone();
+        tasks.push(tokio::spawn(async move {
+            send(&app, login_request("alice", &format!("guess number {i}"), None)).await.status
+        }));
+    }
+    let mut refused = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            StatusCode::UNAUTHORIZED => refused += 1,
+            StatusCode::TOO_MANY_REQUESTS => {}
+            other => panic!("{other}"),
+        }
+    }
+    // Two hashes run at a time, so at most one guess past the limit of five is checked.
+    assert!((5..=6).contains(&refused), "{refused} guesses were checked");
+}
