@@ -113,27 +113,10 @@ pub fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
 
-/// Reads an age or interval such as `90d`, `12w`, `720h`, `15m` or `30s`.
+/// Reads an age or interval such as `90d`, `12w`, `720h`, `15m` or `30s` (the rule files'
+/// durations, [`trailwatch_detect::duration::parse_duration`]).
 pub fn parse_duration(s: &str) -> Result<i64, Fail> {
-    let s = s.trim();
-    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
-    let (n, unit) = s.split_at(split);
-    let n: i64 = n
-        .parse()
-        .map_err(|_| Fail::usage(format!("bad duration {s:?}: expected a number and a unit, like 90d")))?;
-    let ms = match unit {
-        "ms" => 1,
-        "s" => 1_000,
-        "m" => 60_000,
-        "h" => 3_600_000,
-        "d" => 86_400_000,
-        "w" => 7 * 86_400_000,
-        _ => return Err(Fail::usage(format!("bad duration {s:?}: the unit must be ms, s, m, h, d or w"))),
-    };
-    if n <= 0 {
-        return Err(Fail::usage(format!("bad duration {s:?}: must be more than zero")));
-    }
-    n.checked_mul(ms).ok_or_else(|| Fail::usage(format!("bad duration {s:?}: too large")))
+    trailwatch_detect::duration::parse_duration(s).map_err(Fail::usage)
 }
 
 /// Opens the store in the data directory for reading (no writer lock is taken).

@@ -93,25 +93,6 @@ pub fn facets(data_dir: &Path, args: FacetsArgs) -> Result<u8, Fail> {
     Ok(0)
 }
 
-/// Picks an interval giving at most about 40 buckets.
-fn auto_interval(span: i64) -> i64 {
-    const STEPS: [i64; 12] = [
-        1_000,
-        10_000,
-        60_000,
-        300_000,
-        900_000,
-        1_800_000,
-        3_600_000,
-        10_800_000,
-        21_600_000,
-        43_200_000,
-        86_400_000,
-        604_800_000,
-    ];
-    STEPS.iter().copied().find(|s| span / s <= 40).unwrap_or(2_592_000_000)
-}
-
 pub fn histogram(data_dir: &Path, args: HistogramArgs) -> Result<u8, Fail> {
     let now = now_ms();
     let query = parse_query(&args.query, now)?;
@@ -131,7 +112,7 @@ pub fn histogram(data_dir: &Path, args: HistogramArgs) -> Result<u8, Fail> {
     let span = range.to.unwrap() - range.from.unwrap();
     let interval = match &args.interval {
         Some(s) => parse_duration(s)?,
-        None => auto_interval(span),
+        None => trailwatch_store::auto_interval(span),
     };
     let h = store.histogram(&HistogramRequest {
         query,

@@ -5,8 +5,9 @@ pub fn parse_duration(s: &str) -> Result<i64, String> {
     let s = s.trim();
     let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
     let (n, unit) = s.split_at(split);
-    let n: i64 =
-        n.parse().map_err(|_| format!("bad duration {s:?}: expected a number and a unit, like 15m"))?;
+    let n: i64 = n
+        .parse()
+        .map_err(|_| format!("bad duration {s:?}: expected a number and a unit, like 15m or 90d"))?;
     let ms = match unit {
         "ms" => 1,
         "s" => 1_000,

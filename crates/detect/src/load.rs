@@ -136,16 +136,14 @@ fn read_limited(path: &Path) -> Result<String, String> {
 }
 
 fn collect(path: &Path, out: &mut Vec<PathBuf>, errors: &mut Vec<RuleError>) {
+    let unreadable = |e: std::io::Error| RuleError {
+        file: path.display().to_string(),
+        line: None,
+        message: format!("cannot read: {e}"),
+    };
     let meta = match std::fs::metadata(path) {
         Ok(m) => m,
-        Err(e) => {
-            errors.push(RuleError {
-                file: path.display().to_string(),
-                line: None,
-                message: format!("cannot read: {e}"),
-            });
-            return;
-        }
+        Err(e) => return errors.push(unreadable(e)),
     };
     if meta.is_file() {
         out.push(path.to_owned());
@@ -153,14 +151,7 @@ fn collect(path: &Path, out: &mut Vec<PathBuf>, errors: &mut Vec<RuleError>) {
     }
     let mut entries: Vec<PathBuf> = match std::fs::read_dir(path) {
         Ok(rd) => rd.filter_map(|e| e.ok().map(|e| e.path())).collect(),
-        Err(e) => {
-            errors.push(RuleError {
-                file: path.display().to_string(),
-                line: None,
-                message: format!("cannot read: {e}"),
-            });
-            return;
-        }
+        Err(e) => return errors.push(unreadable(e)),
     };
     entries.sort();
     for e in entries {

@@ -185,25 +185,6 @@ pub struct HistogramParams {
     top: Option<usize>,
 }
 
-/// An interval giving at most about 40 buckets over `span` (as `trailwatch histogram`).
-fn auto_interval(span: i64) -> i64 {
-    const STEPS: [i64; 12] = [
-        1_000,
-        10_000,
-        60_000,
-        300_000,
-        900_000,
-        1_800_000,
-        3_600_000,
-        10_800_000,
-        21_600_000,
-        43_200_000,
-        86_400_000,
-        604_800_000,
-    ];
-    STEPS.iter().copied().find(|s| span / s <= 40).unwrap_or(2_592_000_000)
-}
-
 /// `GET /api/v1/histogram`. Without `from`/`to`, the stored events' own span.
 pub async fn histogram(
     State(app): State<AppState>,
@@ -236,7 +217,7 @@ pub async fn histogram(
             if from >= to {
                 return Err(ApiError::BadRequest("from must be before to".into()));
             }
-            let interval_ms = interval.unwrap_or_else(|| auto_interval(to - from));
+            let interval_ms = interval.unwrap_or_else(|| trailwatch_store::auto_interval(to - from));
             if interval_ms <= 0 || (to - from) / interval_ms > MAX_BUCKETS {
                 return Err(ApiError::BadRequest(format!(
                     "interval too small: more than {MAX_BUCKETS} buckets over the range"

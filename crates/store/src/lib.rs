@@ -185,6 +185,26 @@ pub trait EventStore: Send + Sync {
     fn stats(&self) -> Result<StoreStats>;
 }
 
+/// A histogram interval giving at most about 40 buckets over `span` milliseconds (what
+/// `trailwatch histogram` and the API use when none is given).
+pub fn auto_interval(span: i64) -> i64 {
+    const STEPS: [i64; 12] = [
+        1_000,
+        10_000,
+        60_000,
+        300_000,
+        900_000,
+        1_800_000,
+        3_600_000,
+        10_800_000,
+        21_600_000,
+        43_200_000,
+        86_400_000,
+        604_800_000,
+    ];
+    STEPS.iter().copied().find(|s| span / s <= 40).unwrap_or(2_592_000_000)
+}
+
 /// Fields that facets and histogram splits accept.
 pub fn facetable_fields() -> impl Iterator<Item = KnownField> {
     terms::columns()
