@@ -1,21 +1,21 @@
 //! An in-memory segment being filled with events, written to one immutable file when full or
-//! at a commit. Every term an event has (see [`crate::terms`]) goes into a hash table of term
-//! ids whose bytes live in one arena; postings are delta varints, so a term costs ~20 bytes
-//! plus its text and a posting ~1 byte. Facetable fields become dictionary-encoded columns,
-//! records go into zstd blocks.
+//! at a commit. Every term an event has (see [`crate::terms`]) goes into a table of terms
+//! whose bytes live in one arena; later postings are delta varints in linked blocks of one
+//! pool, so a term costs ~44 bytes plus its text and a posting ~1 byte. Ingest is bound by
+//! the cache misses of these lookups (millions of terms, most seen once), so an event's terms
+//! are hashed first and each lookup's lines are prefetched a few terms ahead. Facetable fields
+//! become dictionary-encoded columns, records go into zstd blocks.
 
 use std::collections::HashMap;
 use std::hash::BuildHasher;
 use std::path::Path;
 
-use hashbrown::HashTable;
 use rustc_hash::FxBuildHasher;
 use trailwatch_cloudtrail::Event;
 use trailwatch_query::{FieldValues, KnownField};
 
-use crate::codec::put_varint;
 use crate::segfile::{write_columns, write_doc_columns, BlockWriter, ColumnData, DictWriter, SegmentFile};
-use crate::terms::{columns, for_each_term};
+use crate::terms::{columns, for_each_term, TermScratch};
 use crate::Result;
 
 #[derive(Default)]
@@ -32,47 +32,263 @@ struct Column {
 pub struct Builder {
     docs: u32,
     hasher: foldhash::fast::FixedState,
-    table: HashTable<u32>,
+    table: TermTable,
     arena: Vec<u8>,
-    /// Term `i` is `arena[ends[i - 1]..ends[i]]` (`ends[-1]` = 0).
-    ends: Vec<u32>,
-    first: Vec<u32>,
-    /// Per term: its last document, its document count, and the index into `lists` of its
-    /// later postings (0: none yet).
-    state: Vec<[u32; 3]>,
-    lists: Vec<Vec<u8>>,
+    pool: Pool,
+    /// The terms of the document being added (hash, start and length in `doc_bytes`): they
+    /// are all known before the first is looked up, so the table's, the entries' and the
+    /// postings' cache lines for the next terms are fetched while this one is worked on.
+    doc_terms: Vec<(u64, u32, u32)>,
+    doc_bytes: Vec<u8>,
     time: Vec<i64>,
     received: Vec<i64>,
     id_hash: Vec<u64>,
     columns: Vec<(KnownField, Column)>,
     blocks: BlockWriter,
-    scratch: Vec<u8>,
-    /// The terms of the document being added (hash, start, length in `doc_bytes`): a term
-    /// seen twice in one document (a word in many strings) costs one lookup here, in cache,
-    /// instead of a second one in the big table.
-    doc_terms: HashTable<(u64, u32, u32)>,
-    doc_bytes: Vec<u8>,
+    scratch: TermScratch,
+}
+
+/// One term: where its bytes are in the arena and what the next posting needs.
+#[derive(Clone, Copy)]
+struct Entry {
+    start: u32,
+    len: u32,
+    /// The first and the last document that has the term.
+    first: u32,
+    last: u32,
+    /// The first and the last block of its later postings in the pool (0: none yet).
+    head: u32,
+    tail: u32,
+    /// Documents after the first (sizes the next block).
+    later: u32,
+}
+
+/// Term bytes → entry: open addressing with linear probing over 8-byte slots (the hash's high
+/// 32 bits and the entry's index + 1; 0 is empty), eight to a cache line, at most 3/4 full.
+/// Entries are in a `Vec` in order of first appearance, so the dictionary is written from
+/// it and a growing table re-hashes the arena in order.
+struct TermTable {
+    slots: Vec<u64>,
+    entries: Vec<Entry>,
+}
+
+impl TermTable {
+    fn new() -> TermTable {
+        TermTable { slots: vec![0; 1 << 12], entries: Vec::new() }
+    }
+
+    fn memory(&self) -> usize {
+        self.slots.capacity() * 8 + self.entries.capacity() * std::mem::size_of::<Entry>()
+    }
+
+    fn home(&self, hash: u64) -> usize {
+        hash as usize & (self.slots.len() - 1)
+    }
+
+    fn tag(hash: u64) -> u64 {
+        hash >> 32 << 32
+    }
+
+    /// The entry `term` has, if any.
+    fn find(&self, arena: &[u8], hash: u64, term: &[u8]) -> Option<usize> {
+        let mask = self.slots.len() - 1;
+        let mut i = self.home(hash);
+        loop {
+            let slot = self.slots[i];
+            if slot == 0 {
+                return None;
+            }
+            if slot >> 32 << 32 == Self::tag(hash) {
+                let id = (slot as u32 - 1) as usize;
+                let e = &self.entries[id];
+                if e.len as usize == term.len()
+                    && &arena[e.start as usize..(e.start + e.len) as usize] == term
+                {
+                    return Some(id);
+                }
+            }
+            i = (i + 1) & mask;
+        }
+    }
+
+    /// Adds an entry for a term not in the table.
+    fn insert(&mut self, arena: &[u8], hash: u64, entry: Entry) {
+        if (self.entries.len() + 1) * 4 > self.slots.len() * 3 {
+            self.grow(arena);
+        }
+        self.entries.push(entry);
+        let id = self.entries.len() as u64;
+        self.place(hash, id);
+    }
+
+    fn place(&mut self, hash: u64, id: u64) {
+        let mask = self.slots.len() - 1;
+        let mut i = self.home(hash);
+        while self.slots[i] != 0 {
+            i = (i + 1) & mask;
+        }
+        self.slots[i] = Self::tag(hash) | id;
+    }
+
+    fn grow(&mut self, arena: &[u8]) {
+        self.slots = vec![0; self.slots.len() * 2];
+        let hasher = hasher();
+        for id in 0..self.entries.len() {
+            let e = self.entries[id];
+            let hash = hasher.hash_one(&arena[e.start as usize..(e.start + e.len) as usize]);
+            self.place(hash, id as u64 + 1);
+        }
+    }
+
+    /// Asks the CPU for the cache line a lookup of `hash` starts at.
+    fn prefetch_slot(&self, hash: u64) {
+        prefetch(&self.slots[self.home(hash)]);
+    }
+
+    /// Asks for the entry the first slot with `hash`'s tag names (if that slot is in cache by
+    /// now, else this costs the wait it was meant to hide, once).
+    fn prefetch_entry(&self, hash: u64) -> Option<&Entry> {
+        let mask = self.slots.len() - 1;
+        let mut i = self.home(hash);
+        loop {
+            let slot = self.slots[i];
+            if slot == 0 {
+                return None;
+            }
+            if slot >> 32 << 32 == Self::tag(hash) {
+                let e = &self.entries[(slot as u32 - 1) as usize];
+                prefetch(e);
+                return Some(e);
+            }
+            i = (i + 1) & mask;
+        }
+    }
+}
+
+/// The hash of term bytes, the same in every builder.
+fn hasher() -> foldhash::fast::FixedState {
+    foldhash::fast::FixedState::with_seed(0x7472_6169_6c77_6174)
+}
+
+/// A hint that `value`'s cache line is about to be read; no effect on what the program does.
+#[inline(always)]
+fn prefetch<T>(value: &T) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: prefetching is only a hint to the cache; it reads nothing and cannot fault.
+    unsafe {
+        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(
+            (value as *const T).cast::<i8>(),
+        );
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = value;
+}
+
+/// Later postings (delta varints) of every term, in linked blocks carved out of 1 MiB chunks:
+/// appending touches only the term's last block, and nothing is reallocated or copied as
+/// lists grow. A block is `next: u32, used: u16, cap: u16`, then `cap` bytes; a varint never
+/// spans two blocks. A new block is about as large as the term's postings so far (16 bytes
+/// to 4 KiB), so a list's blocks are at most about twice its bytes.
+struct Pool {
+    chunks: Vec<Box<[u8]>>,
+    /// Bytes used in the last chunk.
+    used: usize,
+}
+
+const CHUNK_BITS: u32 = 20;
+const CHUNK: usize = 1 << CHUNK_BITS;
+const BLOCK_HEADER: usize = 8;
+const MAX_BLOCK: usize = 4096;
+
+impl Pool {
+    fn new() -> Pool {
+        // Offset 0 means "no block": the first chunk starts with an unused header.
+        Pool { chunks: vec![vec![0u8; CHUNK].into_boxed_slice()], used: BLOCK_HEADER }
+    }
+
+    fn memory(&self) -> usize {
+        self.chunks.len() * CHUNK
+    }
+
+    /// A new empty block of `size` bytes in all; its offset.
+    fn alloc(&mut self, size: usize) -> u32 {
+        if self.used + size > CHUNK {
+            self.chunks.push(vec![0u8; CHUNK].into_boxed_slice());
+            self.used = 0;
+        }
+        let chunk = self.chunks.len() - 1;
+        let at = self.used;
+        self.used += size;
+        let block = &mut self.chunks[chunk][at..at + BLOCK_HEADER];
+        block.fill(0);
+        block[6..8].copy_from_slice(&((size - BLOCK_HEADER) as u16).to_le_bytes());
+        ((chunk << CHUNK_BITS) | at) as u32
+    }
+
+    fn block(&self, offset: u32) -> &[u8] {
+        let (chunk, at) = ((offset >> CHUNK_BITS) as usize, offset as usize & (CHUNK - 1));
+        &self.chunks[chunk][at..]
+    }
+
+    fn block_mut(&mut self, offset: u32) -> &mut [u8] {
+        let (chunk, at) = ((offset >> CHUNK_BITS) as usize, offset as usize & (CHUNK - 1));
+        &mut self.chunks[chunk][at..]
+    }
+
+    /// Appends `bytes` (one varint, at most 10 bytes) to the block at `tail`, or to a new
+    /// block linked after it when it is full; the block now holding the end.
+    fn append(&mut self, tail: u32, bytes: &[u8], later: u32) -> (u32, Option<u32>) {
+        if tail != 0 {
+            let block = self.block_mut(tail);
+            let used = u16::from_le_bytes([block[4], block[5]]) as usize;
+            let cap = u16::from_le_bytes([block[6], block[7]]) as usize;
+            if used + bytes.len() <= cap {
+                block[BLOCK_HEADER + used..BLOCK_HEADER + used + bytes.len()].copy_from_slice(bytes);
+                block[4..6].copy_from_slice(&((used + bytes.len()) as u16).to_le_bytes());
+                return (tail, None);
+            }
+        }
+        let size = (later as usize + BLOCK_HEADER).next_power_of_two().clamp(16, MAX_BLOCK);
+        let new = self.alloc(size);
+        let block = self.block_mut(new);
+        block[BLOCK_HEADER..BLOCK_HEADER + bytes.len()].copy_from_slice(bytes);
+        block[4..6].copy_from_slice(&(bytes.len() as u16).to_le_bytes());
+        if tail != 0 {
+            self.block_mut(tail)[0..4].copy_from_slice(&new.to_le_bytes());
+            (new, None)
+        } else {
+            (new, Some(new))
+        }
+    }
+
+    /// Calls `f` with each block's used bytes, from `head` on.
+    fn for_each_block(&self, mut offset: u32, f: &mut dyn FnMut(&[u8]) -> Result<()>) -> Result<()> {
+        while offset != 0 {
+            let block = self.block(offset);
+            let used = u16::from_le_bytes([block[4], block[5]]) as usize;
+            f(&block[BLOCK_HEADER..BLOCK_HEADER + used])?;
+            offset = u32::from_le_bytes([block[0], block[1], block[2], block[3]]);
+        }
+        Ok(())
+    }
 }
 
 impl Builder {
     pub fn new() -> Result<Builder> {
         Ok(Builder {
             docs: 0,
-            hasher: foldhash::fast::FixedState::with_seed(0x7472_6169_6c77_6174),
-            table: HashTable::new(),
+            hasher: hasher(),
+            table: TermTable::new(),
             arena: Vec::new(),
-            ends: Vec::new(),
-            first: Vec::new(),
-            state: Vec::new(),
-            lists: vec![Vec::new()],
+            pool: Pool::new(),
+            doc_terms: Vec::with_capacity(512),
+            doc_bytes: Vec::with_capacity(16 * 1024),
             time: Vec::new(),
             received: Vec::new(),
             id_hash: Vec::new(),
             columns: columns().map(|f| (f, Column { starts: vec![0], ..Column::default() })).collect(),
             blocks: BlockWriter::new()?,
-            scratch: Vec::with_capacity(256),
-            doc_terms: HashTable::with_capacity(512),
-            doc_bytes: Vec::with_capacity(16 * 1024),
+            scratch: TermScratch::default(),
         })
     }
 
@@ -83,9 +299,8 @@ impl Builder {
     /// Roughly the bytes this builder holds.
     pub fn memory(&self) -> usize {
         self.arena.capacity()
-            + self.ends.capacity() * 20
-            + self.table.capacity() * 5
-            + self.lists.iter().map(|l| l.capacity() + 24).sum::<usize>()
+            + self.table.memory()
+            + self.pool.memory()
             + self.time.capacity() * 24
             + self.blocks.memory()
             + self
@@ -106,18 +321,35 @@ impl Builder {
         self.doc_bytes.clear();
         for_each_term(event, &mut buf, &mut |t| {
             let hash = self.hasher.hash_one(t);
-            let bytes = &self.doc_bytes;
-            let seen = self
-                .doc_terms
-                .find(hash, |&(h, s, l)| h == hash && &bytes[s as usize..(s + l) as usize] == t)
-                .is_some();
-            if !seen {
-                let start = self.doc_bytes.len() as u32;
-                self.doc_bytes.extend_from_slice(t);
-                self.doc_terms.insert_unique(hash, (hash, start, t.len() as u32), |e| e.0);
-                self.post(t, hash, doc);
-            }
+            self.doc_terms.push((hash, self.doc_bytes.len() as u32, t.len() as u32));
+            self.doc_bytes.extend_from_slice(t);
         });
+        let terms = std::mem::take(&mut self.doc_terms);
+        let bytes = std::mem::take(&mut self.doc_bytes);
+        // Three stages ahead of the term being posted: its slot's line is asked for, then the
+        // entry that slot names, then the entry's bytes and last postings block.
+        const AHEAD: usize = 4;
+        for (i, &(hash, start, len)) in terms.iter().enumerate() {
+            if let Some(&(h, _, _)) = terms.get(i + 3 * AHEAD) {
+                self.table.prefetch_slot(h);
+            }
+            if let Some(&(h, _, _)) = terms.get(i + 2 * AHEAD) {
+                self.table.prefetch_entry(h);
+            }
+            if let Some(&(h, _, _)) = terms.get(i + AHEAD) {
+                if let Some(e) = self.table.prefetch_entry(h) {
+                    if let Some(b) = self.arena.get(e.start as usize) {
+                        prefetch(b);
+                    }
+                    if e.tail != 0 {
+                        prefetch(&self.pool.block(e.tail)[0]);
+                    }
+                }
+            }
+            self.post(&bytes[start as usize..(start + len) as usize], hash, doc);
+        }
+        self.doc_terms = terms;
+        self.doc_bytes = bytes;
         self.scratch = buf;
         self.time.push(event.time);
         self.received.push(event.received);
@@ -146,32 +378,30 @@ impl Builder {
         Ok(())
     }
 
+    /// Records that `doc` has `term`. A term that comes again in the same document (a word of
+    /// many strings) finds its entry in cache and stops at `last == doc`.
     fn post(&mut self, term: &[u8], hash: u64, doc: u32) {
-        let (arena, ends) = (&self.arena, &self.ends);
-        let bytes = |id: u32| term_at(arena, ends, id);
-        if let Some(&id) = self.table.find(hash, |&id| bytes(id) == term) {
-            // Last document, document count, list: one cache line for a hit.
-            let st = &mut self.state[id as usize];
-            if st[0] == doc {
+        if let Some(id) = self.table.find(&self.arena, hash, term) {
+            let e = &mut self.table.entries[id];
+            if e.last == doc {
                 return;
             }
-            let delta = doc - st[0];
-            if st[2] == 0 {
-                st[2] = self.lists.len() as u32;
-                self.lists.push(Vec::with_capacity(4));
+            let mut varint = [0u8; 10];
+            let n = put_varint_into(&mut varint, u64::from(doc - e.last));
+            e.last = doc;
+            e.later += 1;
+            let (tail, head) = self.pool.append(e.tail, &varint[..n], e.later);
+            e.tail = tail;
+            if let Some(h) = head {
+                e.head = h;
             }
-            st[0] = doc;
-            st[1] += 1;
-            put_varint(&mut self.lists[st[2] as usize], u64::from(delta));
             return;
         }
-        let id = self.ends.len() as u32;
+        let start = self.arena.len() as u32;
         self.arena.extend_from_slice(term);
-        self.ends.push(self.arena.len() as u32);
-        self.first.push(doc);
-        self.state.push([doc, 1, 0]);
-        let (arena, ends, hasher) = (&self.arena, &self.ends, &self.hasher);
-        self.table.insert_unique(hash, id, |&id| hasher.hash_one(term_at(arena, ends, id)));
+        let entry =
+            Entry { start, len: term.len() as u32, first: doc, last: doc, head: 0, tail: 0, later: 0 };
+        self.table.insert(&self.arena, hash, entry);
     }
 
     /// Writes the segment to `path` (synced) and returns how many events it holds.
@@ -184,6 +414,9 @@ impl Builder {
         drop(data);
         drop(columns);
         self.write_terms(&mut file)?;
+        // The terms are written: their memory goes back before the records are.
+        self.arena = Vec::new();
+        self.pool.chunks = Vec::new();
         let docs = self.docs;
         self.blocks.write(&mut file)?;
         file.finish()?;
@@ -192,34 +425,57 @@ impl Builder {
 
     /// The sorted dictionary and the posting lists.
     fn write_terms(&mut self, file: &mut SegmentFile) -> Result<()> {
-        let (arena, ends) = (&self.arena, &self.ends);
-        let bytes = |id: u32| term_at(arena, ends, id);
-        let mut order: Vec<u32> = (0..self.ends.len() as u32).collect();
-        order.sort_unstable_by(|a, b| bytes(*a).cmp(bytes(*b)));
+        let arena = &self.arena;
+        let bytes = |e: &Entry| &arena[e.start as usize..(e.start + e.len) as usize];
+        let entries = std::mem::take(&mut self.table.entries);
+        self.table.slots = Vec::new();
+        // Sorted by the first 8 bytes, read once into the sort key (16 bytes a term while
+        // sorting); the bytes themselves are compared only between terms that share those.
+        let mut order: Vec<(u64, u32)> = entries
+            .iter()
+            .enumerate()
+            .map(|(id, e)| {
+                let mut key = [0u8; 8];
+                let b = bytes(e);
+                let n = b.len().min(8);
+                key[..n].copy_from_slice(&b[..n]);
+                (u64::from_be_bytes(key), id as u32)
+            })
+            .collect();
+        order.sort_unstable_by(|(ka, a), (kb, b)| {
+            ka.cmp(kb).then_with(|| bytes(&entries[*a as usize]).cmp(bytes(&entries[*b as usize])))
+        });
         let mut dict = DictWriter::new(file)?;
         let mut docs = Vec::new();
-        for &id in &order {
-            let idx = id as usize;
+        for &(_, id) in &order {
+            let e = &entries[id as usize];
             docs.clear();
-            docs.push(self.first[idx]);
-            let list = &self.lists[self.state[idx][2] as usize];
-            let mut c = crate::codec::Cursor::new(list);
-            let mut d = self.first[idx];
-            while !c.is_done() {
-                d += c.varint()? as u32;
-                docs.push(d);
-            }
-            dict.add(file, bytes(id), &docs)?;
+            let mut d = e.first;
+            docs.push(d);
+            self.pool.for_each_block(e.head, &mut |block| {
+                let mut c = crate::codec::Cursor::new(block);
+                while !c.is_done() {
+                    d += c.varint()? as u32;
+                    docs.push(d);
+                }
+                Ok(())
+            })?;
+            dict.add(file, bytes(e), &docs)?;
         }
         dict.finish(file)
     }
 }
 
-/// Term `id`'s bytes in the arena.
-fn term_at<'a>(arena: &'a [u8], ends: &[u32], id: u32) -> &'a [u8] {
-    let id = id as usize;
-    let start = if id == 0 { 0 } else { ends[id - 1] as usize };
-    &arena[start..ends[id] as usize]
+/// `value` as a varint at the start of `out`; how many bytes.
+fn put_varint_into(out: &mut [u8; 10], mut value: u64) -> usize {
+    let mut n = 0;
+    while value >= 0x80 {
+        out[n] = (value as u8) | 0x80;
+        value >>= 7;
+        n += 1;
+    }
+    out[n] = value as u8;
+    n + 1
 }
 
 impl Column {

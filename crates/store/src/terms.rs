@@ -176,9 +176,71 @@ pub fn prefix_end(prefix: &[u8]) -> Option<Vec<u8>> {
     None
 }
 
+/// Reusable buffers for [`for_each_term`].
+#[derive(Default)]
+pub struct TermScratch {
+    buf: Vec<u8>,
+    own: Keywords,
+    raw: Keywords,
+}
+
+/// A few keywords in one buffer (no allocation per keyword once warm).
+#[derive(Default)]
+struct Keywords {
+    bytes: Vec<u8>,
+    ends: Vec<usize>,
+}
+
+impl Keywords {
+    fn clear(&mut self) {
+        self.bytes.clear();
+        self.ends.clear();
+    }
+
+    fn push(&mut self, value: &str) {
+        let len = self.bytes.len();
+        if push_keyword(&mut self.bytes, value) {
+            self.ends.push(self.bytes.len());
+        } else {
+            self.bytes.truncate(len);
+        }
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &[u8]> {
+        let mut start = 0;
+        self.ends.iter().map(move |&end| {
+            let k = &self.bytes[start..end];
+            start = end;
+            k
+        })
+    }
+
+    fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+
+    /// Whether both hold the same keywords, ignoring order and repeats.
+    fn same_set(&self, other: &Keywords) -> bool {
+        match (self.ends.len(), other.ends.len()) {
+            (1, 1) => self.bytes == other.bytes,
+            (0, 0) => true,
+            (0, _) | (_, 0) => false,
+            _ => {
+                fn sorted(k: &Keywords) -> Vec<&[u8]> {
+                    let mut v: Vec<&[u8]> = k.iter().collect();
+                    v.sort_unstable();
+                    v.dedup();
+                    v
+                }
+                sorted(self) == sorted(other)
+            }
+        }
+    }
+}
+
 /// Calls `f` with every term of `event`. A term may come more than once (the same word twice).
-/// `buf` is scratch space.
-pub fn for_each_term(event: &Event, buf: &mut Vec<u8>, f: &mut dyn FnMut(&[u8])) {
+pub fn for_each_term(event: &Event, scratch: &mut TermScratch, f: &mut dyn FnMut(&[u8])) {
+    let TermScratch { buf, own, raw } = scratch;
     for &field in KnownField::ALL {
         if field.kind() == FieldKind::Time {
             continue;
@@ -191,39 +253,32 @@ pub fn for_each_term(event: &Event, buf: &mut Vec<u8>, f: &mut dyn FnMut(&[u8]))
             f(buf);
         }
         let n = field_number(field);
-        let mut own: Vec<Vec<u8>> = Vec::with_capacity(values.len());
+        own.clear();
         for v in &values {
-            let mut k = Vec::new();
-            if push_keyword(&mut k, v) {
-                own.push(k);
-            }
+            own.push(v);
         }
+        let mut write_own = true;
         if let Some(path) = alias(field) {
-            let mut raw: Vec<Vec<u8>> = Vec::new();
+            raw.clear();
             for_each_value_at(&event.raw, path, &mut |v| {
-                let mut k = Vec::new();
                 if let Value::String(s) = v {
-                    if push_keyword(&mut k, s) {
-                        raw.push(k);
-                    }
+                    raw.push(s);
                 }
             });
-            own.sort_unstable();
-            own.dedup();
-            raw.sort_unstable();
-            raw.dedup();
-            if raw == own {
-                own.clear();
+            if raw.same_set(own) {
+                write_own = false;
             } else if !raw.is_empty() {
                 f(&not_alias_term(field));
             }
         }
-        for k in &own {
-            buf.clear();
-            buf.push(KEYWORD);
-            buf.push(n);
-            buf.extend_from_slice(k);
-            f(buf);
+        if write_own {
+            for k in own.iter() {
+                buf.clear();
+                buf.push(KEYWORD);
+                buf.push(n);
+                buf.extend_from_slice(k);
+                f(buf);
+            }
         }
         if field == KnownField::SourceIp {
             for v in &values {
@@ -334,7 +389,7 @@ mod tests {
         let bytes = raw.to_string().into_bytes();
         let e = trailwatch_cloudtrail::normalize(raw, &bytes, &Default::default()).unwrap();
         let mut terms = Vec::new();
-        for_each_term(&e, &mut Vec::new(), &mut |t| terms.push(t.to_vec()));
+        for_each_term(&e, &mut TermScratch::default(), &mut |t| terms.push(t.to_vec()));
         let has = |t: &[u8]| terms.iter().any(|x| x == t);
         let mut s = raw_prefix("a.B");
         s.extend_from_slice(b"sx");
