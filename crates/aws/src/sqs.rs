@@ -48,6 +48,7 @@ struct Message {
 
 /// Reads the queue until it is empty (or [`MAX_MESSAGES`]), ingests the files named, then
 /// deletes the messages whose files are all stored.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn poll_queue(
     p: &Poller,
     w: &Watched,
