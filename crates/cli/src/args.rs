@@ -110,6 +110,18 @@ pub enum Command {
     /// Local users of the HTTP API: add, list, delete, passwd, token.
     #[command(subcommand)]
     Users(UsersCommand),
+    /// Read every configured AWS account's trails from S3 (or SQS), continuously. See docs/AWS.md.
+    #[command(
+        after_help = "Examples:\n  trailwatch --config trailwatch.toml poll\n  trailwatch --config trailwatch.toml poll --once"
+    )]
+    Poll(PollArgs),
+    /// The trails found in the configured AWS accounts: read, or skipped and why.
+    Trails,
+    /// Health of each trail being read: last file, lag, files and events per hour, requests,
+    /// cost, last error; silent trails flagged.
+    Status,
+    /// Check each AWS permission trailwatch needs, and print the IAM policy to add for any missing.
+    Doctor,
     /// Delete events older than an age.
     Prune {
         /// Age such as 90d, 12w or 720h.
@@ -151,6 +163,21 @@ pub struct IngestArgs {
     /// (`detection-saved:N`, `store-committed:N`, `files-recorded:N`), as a crash would.
     #[arg(long, hide = true)]
     pub abort_at: Option<String>,
+    #[command(flatten)]
+    pub rules: RuleArgs,
+    /// Do not run detection rules while ingesting.
+    #[arg(long)]
+    pub no_detect: bool,
+    /// Record signals but send no notifications.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct PollArgs {
+    /// Poll once and exit (the exit code tells whether any trail failed).
+    #[arg(long)]
+    pub once: bool,
     #[command(flatten)]
     pub rules: RuleArgs,
     /// Do not run detection rules while ingesting.

@@ -17,6 +17,12 @@ struct RawConfig {
     notify: RawNotifyConfig,
     #[serde(default)]
     detect: RawDetect,
+    /// Settings shared by the AWS accounts (trailwatch-aws's, docs/AWS.md).
+    #[serde(default)]
+    aws: trailwatch_aws::RawAws,
+    /// The AWS accounts to read.
+    #[serde(default)]
+    accounts: Vec<trailwatch_aws::RawAccount>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -42,6 +48,8 @@ pub struct Config {
     pub notifier: Option<Notifier>,
     /// Geo data for travel rules, when configured.
     pub geo: Option<std::sync::Arc<trailwatch_detect::geo::GeoDb>>,
+    /// The AWS accounts and how to read them (no accounts when none are configured).
+    pub aws: trailwatch_aws::AwsConfig,
 }
 
 impl Config {
@@ -78,6 +86,8 @@ impl Config {
                 .map_err(|e| Fail::usage(format!("{where_}: [detect] geoip: {e}")))?;
             Some(std::sync::Arc::new(db))
         };
-        Ok(Config { ui_url, notifier, geo })
+        let aws = trailwatch_aws::AwsConfig::validate(&raw.aws, &raw.accounts, &env)
+            .map_err(|e| Fail::usage(format!("{where_}: {e}")))?;
+        Ok(Config { ui_url, notifier, geo, aws })
     }
 }

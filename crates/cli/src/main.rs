@@ -2,6 +2,7 @@
 //! exit code. The only place in the project that prints.
 
 mod args;
+mod aws;
 mod config;
 mod demo;
 mod demo_records;
@@ -104,6 +105,10 @@ fn run(cli: Cli) -> Result<u8, Fail> {
         Command::Signals(args) => detect::signals(&cli.data_dir, args),
         Command::Serve(args) => serve::serve(&cli.data_dir, args),
         Command::Users(cmd) => serve::users(&cli.data_dir, cmd),
+        Command::Poll(args) => aws::poll(&cli.data_dir, cli.config.as_deref(), args, cli.quiet),
+        Command::Trails => aws::trails(cli.config.as_deref()),
+        Command::Status => aws::status(&cli.data_dir, cli.config.as_deref()),
+        Command::Doctor => aws::doctor(cli.config.as_deref()),
         Command::Prune { older_than } => ingest::prune(&cli.data_dir, &older_than, cli.quiet),
     }
 }

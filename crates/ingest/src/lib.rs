@@ -11,7 +11,10 @@ mod pipeline;
 
 pub use detect::Detection;
 pub use files::{discover, Discovered, SkipReason, Skipped};
-pub use pipeline::{hunt, ingest, CommitStage, IngestOptions, Observer, Problem, Progress, Summary};
+pub use pipeline::{
+    hunt, ingest, ingest_files, CommitStage, EventFilter, IngestOptions, LocalFiles, Observer, Opener,
+    Problem, Progress, RecordedFile, Summary,
+};
 
 /// What can stop an ingestion run as a whole (bad files and records do not: they are
 /// reported as [`Problem`]s and the run goes on).

@@ -3,12 +3,13 @@
 
 use std::collections::HashSet;
 use std::fs::File;
-use std::io::BufReader;
+use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{bounded, unbounded};
-use trailwatch_cloudtrail::{normalize, Limits, RecordContext, RecordReader};
+use trailwatch_cloudtrail::{normalize, Event, Limits, RecordContext, RecordReader};
 use trailwatch_detect::signal::Outcome;
 use trailwatch_store::{Checkpoint, EventStore, FileRecord, NewEvent, State};
 
@@ -35,6 +36,47 @@ pub struct IngestOptions {
     pub now_ms: i64,
     /// The name files are recorded under in the state (`local` for files on disk).
     pub source: String,
+    /// Which events are kept; the others are counted ([`Progress::events_excluded`]), not stored.
+    pub select: Option<EventFilter>,
+}
+
+/// A predicate over events: `true` keeps the event.
+#[derive(Clone)]
+pub struct EventFilter(pub Arc<dyn Fn(&Event) -> bool + Send + Sync>);
+
+impl std::fmt::Debug for EventFilter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("EventFilter")
+    }
+}
+
+/// Opens the files of a run for reading: files on disk ([`LocalFiles`]) or objects in S3
+/// (trailwatch-aws). Called from decoder threads, several files at once.
+pub trait Opener: Sync {
+    /// A reader over the file's bytes (gzip or plain; the decoder tells them apart). The error
+    /// says what failed, for the file's problem line.
+    fn open(&self, file: &Discovered) -> std::result::Result<Box<dyn BufRead + Send>, String>;
+}
+
+/// Files on the local disk.
+pub struct LocalFiles;
+
+impl Opener for LocalFiles {
+    fn open(&self, file: &Discovered) -> std::result::Result<Box<dyn BufRead + Send>, String> {
+        match File::open(&file.path) {
+            Ok(f) => Ok(Box::new(BufReader::with_capacity(256 * 1024, f))),
+            Err(e) => Err(format!("cannot open: {e}")),
+        }
+    }
+}
+
+/// A file recorded as done after a commit, with a sample of its events' times (for the lag
+/// from event to ingestion that live sources report).
+#[derive(Debug, Clone)]
+pub struct RecordedFile {
+    pub record: FileRecord,
+    /// Up to 21 event times (milliseconds): the 0%, 5%, …, 100% quantiles of the file's events.
+    pub event_times: Vec<i64>,
 }
 
 impl Default for IngestOptions {
@@ -48,6 +90,7 @@ impl Default for IngestOptions {
             force: false,
             now_ms: 0,
             source: "local".into(),
+            select: None,
         }
     }
 }
@@ -65,6 +108,8 @@ pub struct Progress {
     /// Files found in folders but not read (digests, other names).
     pub files_ignored: u64,
     pub events_read: u64,
+    /// Events read but not kept by [`IngestOptions::select`].
+    pub events_excluded: u64,
     pub events_added: u64,
     pub duplicates: u64,
     /// Records that could not become events.
@@ -99,6 +144,9 @@ pub trait Observer: Sync {
     fn signal(&self, _outcome: &Outcome) {}
     /// A commit reached `stage` (tests stop the process there to check recovery).
     fn committing(&self, _stage: CommitStage) {}
+    /// Files were recorded as done: their events are durably stored (a queue source deletes
+    /// their messages now).
+    fn recorded(&self, _files: &[RecordedFile]) {}
 }
 
 /// The steps of a commit, in order.
@@ -131,6 +179,8 @@ struct Chunk {
 struct FileEnd {
     fatal: Option<String>,
     bytes: u64,
+    excluded: u64,
+    event_times: Vec<i64>,
 }
 
 /// Ingests every file under `paths`.
@@ -142,33 +192,51 @@ pub fn ingest(
     observer: &dyn Observer,
     detection: Option<&mut Detection>,
 ) -> Result<Summary> {
-    let started = Instant::now();
     let (found, ignored) = discover(paths)?;
-    let mut progress = Progress { files_ignored: ignored.len() as u64, ..Progress::default() };
     for (path, why) in &ignored {
         observer.ignored(path, *why);
     }
     let mut todo = Vec::new();
+    let mut unchanged = 0;
     for file in found {
         let known = state.file(&options.source, &file.path.to_string_lossy())?;
         match known {
-            Some(k) if !options.force && k.size == file.size && k.modified == file.modified => {
-                progress.files_unchanged += 1
-            }
+            Some(k) if !options.force && k.size == file.size && k.modified == file.modified => unchanged += 1,
             _ => todo.push(file),
         }
     }
+    let progress =
+        Progress { files_ignored: ignored.len() as u64, files_unchanged: unchanged, ..Progress::default() };
+    ingest_files(todo, &LocalFiles, progress, store, state, options, observer, detection)
+}
+
+/// Ingests `todo`, opened through `opener`, counting on from `progress` (which may carry the
+/// files skipped before). Every file given is read: checking what was done before is the
+/// caller's business.
+#[allow(clippy::too_many_arguments)]
+pub fn ingest_files(
+    todo: Vec<Discovered>,
+    opener: &dyn Opener,
+    progress: Progress,
+    store: &dyn EventStore,
+    state: &mut State,
+    options: &IngestOptions,
+    observer: &dyn Observer,
+    detection: Option<&mut Detection>,
+) -> Result<Summary> {
+    let started = Instant::now();
+    let mut progress = progress;
     progress.files_total = todo.len() as u64;
     observer.progress(&progress);
     let mut problems = 0u64;
 
     // Per file: events added and problems so far.
     let mut counts = vec![(0u64, 0u64); todo.len()];
-    let mut finished: Vec<FileRecord> = Vec::new();
+    let mut finished: Vec<RecordedFile> = Vec::new();
     let mut since_commit = 0u64;
     let mut last_commit = Instant::now();
     let mut detection = detection;
-    decode_all(&todo, options, |chunk| {
+    decode_all(&todo, opener, options, |chunk| {
         let n = chunk.events.len() as u64;
         progress.events_read += n;
         if n > 0 {
@@ -200,7 +268,7 @@ pub fn ingest(
         if let Some(end) = chunk.end {
             let file = &todo[chunk.file];
             end_file(&end, file, &mut progress, &mut problems, observer);
-            finished.push(FileRecord {
+            let record = FileRecord {
                 source: options.source.clone(),
                 path: file.path.to_string_lossy().into_owned(),
                 size: file.size,
@@ -209,7 +277,8 @@ pub fn ingest(
                 errors: counts[chunk.file].1 + end.fatal.is_some() as u64,
                 error: end.fatal,
                 done_at: options.now_ms,
-            });
+            };
+            finished.push(RecordedFile { record, event_times: end.event_times });
         }
         if since_commit >= options.commit_every_events || last_commit.elapsed() >= options.commit_every {
             commit(store, state, &mut finished, detection.as_deref_mut(), observer)?;
@@ -232,7 +301,7 @@ pub fn ingest(
 fn commit(
     store: &dyn EventStore,
     state: &mut State,
-    finished: &mut Vec<FileRecord>,
+    finished: &mut Vec<RecordedFile>,
     detection: Option<&mut Detection>,
     observer: &dyn Observer,
 ) -> Result<()> {
@@ -253,8 +322,12 @@ fn commit(
     }
     store.commit()?;
     observer.committing(CommitStage::StoreCommitted);
-    state.checkpoint(&Checkpoint { files: finished, clear_pending: true, ..Checkpoint::default() })?;
+    let files: Vec<FileRecord> = finished.iter().map(|f| f.record.clone()).collect();
+    state.checkpoint(&Checkpoint { files: &files, clear_pending: true, ..Checkpoint::default() })?;
     observer.committing(CommitStage::FilesRecorded);
+    if !finished.is_empty() {
+        observer.recorded(finished);
+    }
     finished.clear();
     if let Some(d) = detection {
         d.committed();
@@ -265,6 +338,7 @@ fn commit(
 /// Runs decoder threads over `todo` and hands their chunks to `each`, in the order they come.
 fn decode_all(
     todo: &[Discovered],
+    opener: &dyn Opener,
     options: &IngestOptions,
     mut each: impl FnMut(Chunk) -> Result<()>,
 ) -> Result<()> {
@@ -280,7 +354,7 @@ fn decode_all(
             let (file_rx, chunk_tx) = (file_rx.clone(), chunk_tx.clone());
             scope.spawn(move || {
                 for i in file_rx {
-                    if !decode_file(i, &todo[i], options, &chunk_tx) {
+                    if !decode_file(i, &todo[i], opener, options, &chunk_tx) {
                         break;
                     }
                 }
@@ -320,6 +394,7 @@ fn end_file(
 ) {
     progress.files_done += 1;
     progress.bytes_read += end.bytes;
+    progress.events_excluded += end.excluded;
     if let Some(message) = &end.fatal {
         progress.files_failed += 1;
         *problems += 1;
@@ -348,7 +423,7 @@ pub fn hunt(
     let mut problems = 0u64;
     let mut counts = vec![(0u64, 0u64); todo.len()];
     let mut seen: HashSet<u64> = HashSet::new();
-    decode_all(&todo, options, |chunk| {
+    decode_all(&todo, &LocalFiles, options, |chunk| {
         progress.events_read += chunk.events.len() as u64;
         for ne in &chunk.events {
             if !seen.insert(id_hash(&ne.event.id)) {
@@ -383,6 +458,7 @@ fn id_hash(id: &str) -> u64 {
 fn decode_file(
     i: usize,
     file: &Discovered,
+    opener: &dyn Opener,
     options: &IngestOptions,
     tx: &crossbeam_channel::Sender<Chunk>,
 ) -> bool {
@@ -393,16 +469,13 @@ fn decode_file(
     };
     let problem =
         |record: Option<usize>, message: String| Problem { path: file.path.clone(), record, message };
-    let end = |fatal: Option<String>, bytes: u64| Some(FileEnd { fatal, bytes });
-    let reader = match File::open(&file.path) {
-        Ok(f) => BufReader::with_capacity(256 * 1024, f),
+    let end = |fatal: Option<String>, bytes: u64| {
+        Some(FileEnd { fatal, bytes, excluded: 0, event_times: Vec::new() })
+    };
+    let reader = match opener.open(file) {
+        Ok(r) => r,
         Err(e) => {
-            let chunk = Chunk {
-                file: i,
-                events: Vec::new(),
-                problems: Vec::new(),
-                end: end(Some(format!("cannot open: {e}")), 0),
-            };
+            let chunk = Chunk { file: i, events: Vec::new(), problems: Vec::new(), end: end(Some(e), 0) };
             return tx.send(chunk).is_ok();
         }
     };
@@ -417,11 +490,17 @@ fn decode_file(
     let mut events = Vec::with_capacity(options.chunk_events.min(1024));
     let mut problems = Vec::new();
     let mut fatal = None;
+    let mut excluded = 0u64;
+    let mut times = Vec::new();
     for item in records.by_ref() {
         match item {
             Ok(rec) => match serde_json::from_slice::<serde_json::Value>(&rec.bytes) {
                 Ok(raw) => match normalize(raw, &rec.bytes, &ctx) {
-                    Ok(event) => events.push(NewEvent { event, record: rec.bytes }),
+                    Ok(event) if options.select.as_ref().is_some_and(|f| !(f.0)(&event)) => excluded += 1,
+                    Ok(event) => {
+                        times.push(event.time);
+                        events.push(NewEvent { event, record: rec.bytes })
+                    }
                     Err(e) => problems.push(problem(Some(rec.index), format!("record {}: {e}", rec.index))),
                 },
                 Err(e) => problems
@@ -442,6 +521,17 @@ fn decode_file(
             }
         }
     }
-    let chunk = Chunk { file: i, events, problems, end: end(fatal, records.bytes_read()) };
-    tx.send(chunk).is_ok()
+    let bytes = records.bytes_read();
+    let end = Some(FileEnd { fatal, bytes, excluded, event_times: quantiles(times) });
+    tx.send(Chunk { file: i, events, problems, end }).is_ok()
+}
+
+/// The 0%, 5%, …, 100% quantiles of `times` (fewer when there are fewer times).
+fn quantiles(mut times: Vec<i64>) -> Vec<i64> {
+    times.sort_unstable();
+    if times.len() <= 21 {
+        return times;
+    }
+    let last = times.len() - 1;
+    (0..=20).map(|q| times[last * q / 20]).collect()
 }

@@ -13,6 +13,7 @@ mod idfilter;
 mod merge;
 mod segfile;
 mod segment;
+mod sources;
 mod state;
 mod terms;
 mod users;

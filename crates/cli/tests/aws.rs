@@ -1,0 +1,215 @@
+//! `trailwatch poll`, `trails`, `status` and `doctor` against a real moto server (started from
+//! `$TRAILWATCH_VENV` on a free loopback port; a missing moto fails the test).
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+
+fn venv() -> PathBuf {
+    let venv = std::env::var_os("TRAILWATCH_VENV")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.venv"));
+    assert!(
+        venv.join("bin/moto_server").exists(),
+        "moto is not installed in the venv {}: run `bash scripts/test`, which installs it",
+        venv.display()
+    );
+    venv
+}
+
+struct Moto {
+    port: u16,
+    child: Child,
+}
+
+impl Moto {
+    fn start(no_auth: Option<u32>) -> Moto {
+        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let mut cmd = Command::new(venv().join("bin/moto_server"));
+        cmd.args(["-H", "127.0.0.1", "-p", &port.to_string()]).stdout(Stdio::null()).stderr(Stdio::null());
+        if let Some(n) = no_auth {
+            cmd.env("INITIAL_NO_AUTH_ACTION_COUNT", n.to_string());
+        }
+        let mut moto = Moto { port, child: cmd.spawn().expect("start moto_server") };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let up = TcpStream::connect(("127.0.0.1", port)).ok().and_then(|mut s| {
+                write!(s, "GET /moto-api/ HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").ok()?;
+                let mut b = [0u8; 12];
+                s.read_exact(&mut b).ok()?;
+                Some(b.ends_with(b"200"))
+            });
+            if up == Some(true) {
+                return moto;
+            }
+            assert!(moto.child.try_wait().unwrap().is_none(), "moto_server exited at start");
+            assert!(Instant::now() < deadline, "moto_server did not answer within 30 s");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Runs a boto3 script (moto's own dependency) with `url` as `sys.argv[1]`; returns its stdout.
+    fn python(&self, script: &str, args: &[&str]) -> String {
+        let out = Command::new(venv().join("bin/python"))
+            .arg("-c")
+            .arg(script)
+            .arg(self.url())
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "setup failed: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap()
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `trailwatch` with static credentials, never reaching the instance-metadata address.
+fn aws_tw(data: &Path, config: &Path, key: (&str, &str), args: &[&str]) -> Run {
+    let mut c = command(data, &[]);
+    c.arg("--config").arg(config).args(args);
+    c.env("AWS_ACCESS_KEY_ID", key.0)
+        .env("AWS_SECRET_ACCESS_KEY", key.1)
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("AWS_CONFIG_FILE", "/dev/null")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+        .env_remove("AWS_PROFILE")
+        .env_remove("AWS_SESSION_TOKEN");
+    Run::from(c.output().unwrap())
+}
+
+const SETUP: &str = r#"
+import boto3, sys
+url = sys.argv[1]
+kw = dict(endpoint_url=url, region_name="us-east-1", aws_access_key_id="testing", aws_secret_access_key="testing")
+s3 = boto3.client("s3", **kw)
+s3.create_bucket(Bucket="logs")
+ct = boto3.client("cloudtrail", **kw)
+ct.create_trail(Name="main", S3BucketName="logs", IsMultiRegionTrail=True)
+ct.start_logging(Name="main")
+ct.create_trail(Name="old", S3BucketName="logs")
+s3.put_object(Bucket="logs", Key=sys.argv[2], Body=open(sys.argv[3], "rb").read())
+"#;
+
+fn today_key(hhmm: &str) -> String {
+    let d = chrono::Utc::now().date_naive();
+    format!(
+        "AWSLogs/{ACCOUNT}/CloudTrail/us-east-1/{}/{ACCOUNT}_CloudTrail_us-east-1_{}T{hhmm}Z_a.json.gz",
+        d.format("%Y/%m/%d"),
+        d.format("%Y%m%d")
+    )
+}
+
+#[test]
+fn poll_once_then_trails_and_status() {
+    let moto = Moto::start(None);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("f.json.gz");
+    write_log(&file, &stratus());
+    moto.python(SETUP, &[&today_key("1000"), file.to_str().unwrap()]);
+    let config = dir.path().join("tw.toml");
+    std::fs::write(
+        &config,
+        format!("[aws]\nendpoint_url = \"{}\"\n\n[[accounts]]\nid = \"{ACCOUNT}\"\nname = \"test\"\nregions = [\"us-east-1\", \"eu-west-1\"]\n", moto.url()),
+    )
+    .unwrap();
+    let data = dir.path().join("data");
+    let key = ("testing", "testing");
+    let run = aws_tw(&data, &config, key, &["trails"]).expect(0);
+    assert!(run.stdout.contains("main [multi-region, home us-east-1] reading"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("old [single-region, home us-east-1] skipped: not logging"),
+        "{}",
+        run.stdout
+    );
+    let run = aws_tw(&data, &config, key, &["poll", "--once", "--no-detect"]).expect(0);
+    assert!(run.stderr.contains("1 new files, 310 events added"), "{}", run.stderr);
+    // Again: nothing new, nothing read twice.
+    let run = aws_tw(&data, &config, key, &["poll", "--once", "--no-detect"]).expect(0);
+    assert!(run.stderr.contains("0 new files, 0 events added"), "{}", run.stderr);
+    let run = aws_tw(&data, &config, key, &["status"]).expect(0);
+    assert!(run.stdout.contains("main (account 123456789012, s3://logs)"), "{}", run.stdout);
+    assert!(run.stdout.contains(&format!("last file s3://logs/{}", today_key("1000"))), "{}", run.stdout);
+    assert!(run.stdout.contains("lag p50"), "{}", run.stdout);
+    tw(&data, &["search", "*", "--limit", "1"]).expect(0);
+    // An unknown key in the configuration is rejected with its line.
+    std::fs::write(&config, "[[accounts]]\nid = \"123456789012\"\nrole = \"x\"\n").unwrap();
+    let run = aws_tw(&data, &config, key, &["trails"]).expect(2);
+    assert!(run.stderr.contains("tw.toml:") && run.stderr.contains("role"), "{}", run.stderr);
+}
+
+const IAM_SETUP: &str = r#"
+import boto3, gzip, json, sys
+url = sys.argv[1]
+kw = dict(endpoint_url=url, region_name="us-east-1", aws_access_key_id="testing", aws_secret_access_key="testing")
+s3 = boto3.client("s3", **kw)
+s3.create_bucket(Bucket="locked")
+ct = boto3.client("cloudtrail", **kw)
+ct.create_trail(Name="main", S3BucketName="locked")
+ct.start_logging(Name="main")
+s3.put_object(Bucket="locked", Key=sys.argv[2], Body=gzip.compress(b'{"Records": []}'))
+iam = boto3.client("iam", **kw)
+iam.create_user(UserName="reader")
+policy = {"Version": "2012-10-17", "Statement": [
+    {"Effect": "Allow", "Action": ["cloudtrail:DescribeTrails", "cloudtrail:GetTrailStatus", "s3:ListBucket", "s3:GetBucketLocation"], "Resource": "*"}]}
+iam.put_user_policy(UserName="reader", PolicyName="p", PolicyDocument=json.dumps(policy))
+key = iam.create_access_key(UserName="reader")["AccessKey"]
+print(key["AccessKeyId"], key["SecretAccessKey"])
+"#;
+
+#[test]
+fn doctor_names_the_missing_permission_and_prints_the_policy() {
+    let moto = Moto::start(Some(8));
+    let dir = tempfile::tempdir().unwrap();
+    let object = today_key("1000");
+    let out = moto.python(IAM_SETUP, &[&object]);
+    let mut parts = out.split_whitespace();
+    let key = (parts.next().unwrap(), parts.next().unwrap());
+    let config = dir.path().join("tw.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[aws]\nendpoint_url = \"{}\"\n\n[[accounts]]\nid = \"{ACCOUNT}\"\nregions = [\"us-east-1\"]\n",
+            moto.url()
+        ),
+    )
+    .unwrap();
+    let run = aws_tw(&dir.path().join("data"), &config, key, &["doctor"]).expect(1);
+    let fails: Vec<&str> = run.stdout.lines().filter(|l| l.trim_start().starts_with("FAIL")).collect();
+    assert_eq!(fails.len(), 1, "{}", run.stdout);
+    assert!(
+        fails[0].contains("s3:GetObject") && fails[0].contains(&format!("s3://locked/{object}")),
+        "{}",
+        run.stdout
+    );
+    assert!(run.stdout.contains("AccessDenied"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains(r#"{"Effect": "Allow", "Action": ["s3:GetObject"], "Resource": ["arn:aws:s3:::locked/AWSLogs/*"]}"#),
+        "{}",
+        run.stdout
+    );
+    for p in
+        ["cloudtrail:DescribeTrails", "cloudtrail:GetTrailStatus", "s3:GetBucketLocation", "s3:ListBucket"]
+    {
+        assert!(
+            run.stdout.lines().any(|l| l.trim_start().starts_with("pass") && l.contains(p)),
+            "{p}: {}",
+            run.stdout
+        );
+    }
+}
