@@ -8,10 +8,12 @@
 pub mod detect;
 mod files;
 mod pipeline;
+mod replay;
 
 pub use detect::Detection;
 pub use files::{discover, Discovered, SkipReason, Skipped};
 pub use pipeline::{hunt, ingest, CommitStage, IngestOptions, Observer, Problem, Progress, Summary};
+pub use replay::replay;
 
 /// What can stop an ingestion run as a whole (bad files and records do not: they are
 /// reported as [`Problem`]s and the run goes on).
