@@ -122,9 +122,9 @@ pub fn overview() -> Value {
             w("timeseries", "Failures over time", "outcome:failure", Some("error_code")),
             w("toplist", "Top actors", "", Some("actor.name")),
             w("toplist", "Top source IPs", "", Some("source_ip")),
-            w("timeseries", "Console logins: success and failure", "action:ConsoleLogin", Some("outcome")),
             w("toplist", "Activity by region", "", Some("region")),
             w("toplist", "Activity by account", "", Some("account")),
+            w("timeseries", "Console logins: success and failure", "action:ConsoleLogin", Some("outcome")),
             w("events", "Latest failures", "outcome:failure", None),
         ],
     })

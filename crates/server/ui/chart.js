@@ -7,11 +7,11 @@ export const PALETTE = ['#7c9cff', '#4fd1c5', '#f6ad55', '#f687b3', '#9f7aea', '
 const OTHER = '#4a5568';
 const SEV = { critical: '#ff4d6d', high: '#ff8c42', medium: '#ffd166', low: '#4fd1c5', info: '#8b9bb4' };
 
-function niceMax(v) {
-  if (v <= 0) return 1;
+/** The smallest round number at or above v whose quarters are whole (the grid lines). */
+function niceMax(v, parts) {
   const p = Math.pow(10, Math.floor(Math.log10(v)));
-  for (const m of [1, 2, 2.5, 5, 10]) if (m * p >= v) return m * p;
-  return 10 * p;
+  for (const m of [1, 2, 4, 5, 8, 10]) if (m * p >= v && Number.isInteger((m * p) / parts)) return m * p;
+  return Math.ceil(v / parts) * parts;
 }
 
 function timeLabel(ms, span) {
@@ -38,10 +38,10 @@ export function timeseries(el, hist, opts = {}) {
   const m = { l: 44, r: 8, t: 10, b: 20 };
   const pw = W - m.l - m.r, ph = H - m.t - m.b;
   const totals = Array.from({ length: n }, (_, i) => series.reduce((a, x) => a + x.counts[i], 0));
-  const ymax = niceMax(Math.max(...totals));
+  const ymax = niceMax(Math.max(4, ...totals), 4);
   const bw = pw / n;
   const t0 = hist.start, dt = hist.interval_ms, span = n * dt;
-  const color = (x, k) => (x.value === null ? OTHER : PALETTE[k % PALETTE.length]);
+  const color = (x, k) => (x.value === null && series.length > 1 ? OTHER : PALETTE[k % PALETTE.length]);
   const svg = s('svg', { width: W, height: H, class: 'ts', role: 'img' });
   for (let k = 0; k <= 4; k++) {
     const y = m.t + ph - (ph * k) / 4;

@@ -27,7 +27,7 @@ export async function render(root, ctx) {
   detail.hidden = !selected;
   root.append(h('div.signals-page', h('div.filters', statusSel, sevSel, ruleIn, summary), h('div.signals-body', list, detail)));
 
-  const params = { status: status === 'all' ? undefined : status, min_severity: minSev || undefined, rule: rule || undefined, limit: 1000 };
+  const params = { status: status === 'all' ? undefined : status, since: ctx.range.from || undefined, min_severity: minSev || undefined, rule: rule || undefined, limit: 1000 };
   const r = await api.get('/api/v1/signals', params);
   if (!ctx.alive()) return;
   const counts = {};
