@@ -116,6 +116,15 @@ fn cli_count(data: &Path, query: &str, range: &[&str]) -> usize {
     v["total"].as_u64().unwrap() as usize
 }
 
+/// Now, as CloudTrail writes times (seconds, UTC).
+fn chrono_like_now() -> String {
+    chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string()
+}
+
+fn dir_of(data: &Path) -> PathBuf {
+    data.parent().unwrap().to_owned()
+}
+
 /// Waits for the explorer to show the results of the current URL.
 async fn results(c: &Client) -> usize {
     wait_js(
@@ -356,6 +365,33 @@ async fn drive(c: &Client, base: &str, data: &Path) {
     assert!(times.iter().all(|t| t.starts_with("2024-08-01")), "{times:?}");
     shot(c, "06-time-range").await;
 
+    // Zoom by dragging across the histogram: the range becomes the dragged span.
+    c.goto(&format!("{base}/ui/explorer")).await.unwrap();
+    assert_eq!(results(c).await, 310);
+    c.execute(
+        "const svg = document.querySelector('#histogram svg'); const r = svg.getBoundingClientRect();
+         const at = (f) => ({ clientX: r.left + 44 + (r.width - 52) * f, clientY: r.top + 60, bubbles: true });
+         svg.dispatchEvent(new MouseEvent('mousedown', at(0.0)));
+         svg.dispatchEvent(new MouseEvent('mousemove', at(0.05)));
+         svg.dispatchEvent(new MouseEvent('mouseup', at(0.05)));",
+        vec![],
+    )
+    .await
+    .unwrap();
+    let zoomed = wait_js(
+        c,
+        "const p = new URLSearchParams(location.search); return p.get('from') && p.get('to') ? [p.get('from'), p.get('to')] : null",
+        "the zoomed range",
+    )
+    .await;
+    let (zf, zt) = (zoomed[0].as_str().unwrap().to_owned(), zoomed[1].as_str().unwrap().to_owned());
+    let z = results(c).await;
+    assert_eq!(z, cli_count(data, "", &["--from", &zf, "--to", &zt]), "zoomed to {zf}..{zt}");
+    assert!(
+        z > 0 && z < 310,
+        "the first 5% of the span holds the July and August attacks, not the later ones: {z}"
+    );
+
     // Dashboards: the list, then the overview over all time.
     c.goto(&format!("{base}/ui/dashboards")).await.unwrap();
     wait_js(c, "return document.querySelector('#dashboard-list .card')", "the dashboard list").await;
@@ -379,6 +415,27 @@ async fn drive(c: &Client, base: &str, data: &Path) {
     assert!(texts(c, ".w-toplist .tl-row").await.len() >= 2);
     assert!(texts(c, ".errors-box, .widget .error-box").await.is_empty(), "no widget failed");
     shot(c, "07-dashboard").await;
+    // A copy of the overview, edited and saved.
+    c.find(Locator::Id("copy-dashboard")).await.unwrap().click().await.unwrap();
+    wait_js(c, "return document.getElementById('dashboard-editor')", "the dashboard editor").await;
+    c.execute(
+        "document.getElementById('dash-name').value = 'IAM board';
+         document.querySelector('.wedit .w-query').value = 'service:iam';",
+        vec![],
+    )
+    .await
+    .unwrap();
+    c.find(Locator::Id("save-dashboard")).await.unwrap().click().await.unwrap();
+    wait_js(
+        c,
+        "return !location.search.includes('edit') && document.querySelectorAll('.widget').length && !document.querySelector('.widget .loading')",
+        "the saved dashboard",
+    )
+    .await;
+    assert_eq!(texts(c, "#page-title").await, ["IAM board"]);
+    let iam = cli_count(data, "service:iam", &[]);
+    assert_eq!(texts(c, ".widget[data-widget='0'] .big-value").await, [iam.to_string()]);
+    shot(c, "07b-dashboard-edited").await;
 
     // Signals: open the first one and acknowledge it.
     c.goto(&format!("{base}/ui/signals")).await.unwrap();
@@ -432,6 +489,35 @@ async fn drive(c: &Client, base: &str, data: &Path) {
     wait_js(c, "return document.querySelector('#sources tr[data-source=local]')", "the sources").await;
     assert_eq!(texts(c, "#stat-events .stat-value").await, ["310"]);
     shot(c, "11-sources").await;
+
+    // Live tail: an event ingested while the explorer watches shows up on top.
+    c.goto(&format!("{base}/ui/explorer?q=service%3Asts")).await.unwrap();
+    let before = results(c).await;
+    c.find(Locator::Id("live")).await.unwrap().click().await.unwrap();
+    let mut record = common::stratus()
+        .into_iter()
+        .find(|r| r["eventSource"] == "sts.amazonaws.com")
+        .expect("a Stratus STS record");
+    let id = "0e2e0000-1111-4222-8333-444455556666";
+    record["eventID"] = json!(id);
+    record["eventTime"] = json!(chrono_like_now());
+    let fresh = dir_of(data).join("live");
+    common::write_log(&common::log_path(&fresh, "live"), &[record]);
+    tw(data, &["ingest", fresh.to_str().unwrap()]).expect(0);
+    wait_js(
+        c,
+        &format!("return document.querySelector('#events tr.ev.fresh[data-id=\"{id}\"]')"),
+        "the live event",
+    )
+    .await;
+    assert_eq!(texts(c, "#total").await, [(before + 1).to_string()]);
+    shot(c, "12-live-tail").await;
+    c.find(Locator::Id("live")).await.unwrap().click().await.unwrap();
+    assert_eq!(
+        c.execute("return document.getElementById('live').classList.contains('on')", vec![]).await.unwrap(),
+        json!(false),
+        "paused"
+    );
 
     // Logging out ends the session: pages send us back to the login.
     c.find(Locator::Id("logout")).await.unwrap().click().await.unwrap();
