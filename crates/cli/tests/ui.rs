@@ -238,6 +238,18 @@ async fn drive(c: &Client, base: &str, data: &Path) {
         ]
     );
     wait_js(c, "return document.querySelector('#histogram svg rect')", "the histogram").await;
+    // Split by a field: one series per top value, with a legend.
+    c.find(Locator::Id("split")).await.unwrap().select_by_value("service").await.unwrap();
+    wait_js(c, "return new URLSearchParams(location.search).get('by') === 'service'", "the split in the URL")
+        .await;
+    let legend = wait_js(
+        c,
+        "return [...document.querySelectorAll('#histogram .legend-item')].map(e => e.title)",
+        "the legend",
+    )
+    .await;
+    assert_eq!(legend[0], "ssm", "the top service first: {legend}");
+    assert_eq!(legend.as_array().unwrap().last().unwrap(), "other");
     shot(c, "02-explorer").await;
 
     // A search in the query language.
@@ -473,6 +485,9 @@ async fn drive(c: &Client, base: &str, data: &Path) {
     c.goto(&format!("{base}/ui/rules?rule=cloudtrail-stop-logging")).await.unwrap();
     wait_js(c, "return document.getElementById('rule-query')", "the rule").await;
     assert!(texts(c, "#rule-list tr.rule").await.len() > 80);
+    let detail = texts(c, "#rule-detail").await.join("");
+    assert!(!detail.contains("[object"), "{detail}");
+    assert!(!texts(c, "#rule-references li").await.is_empty());
     c.execute("document.getElementById('replay-range').value = '1970-01-01'", vec![]).await.unwrap();
     c.find(Locator::Id("replay-run")).await.unwrap().click().await.unwrap();
     let sum = wait_js(
@@ -485,6 +500,14 @@ async fn drive(c: &Client, base: &str, data: &Path) {
     assert!(sum.contains("would fire") && !sum.starts_with("0 "), "the stored StopLogging calls fire: {sum}");
     assert!(!texts(c, "#replay-result tr").await.is_empty());
     shot(c, "10-rules").await;
+    c.find(Locator::Id("rule-toggle")).await.unwrap().click().await.unwrap();
+    wait_js(
+        c,
+        "const d = document.getElementById('rule-detail'); return d && d.textContent.includes('disabled by alice')",
+        "the rule switched off",
+    )
+    .await;
+    assert_eq!(texts(c, "#rule-list tr[data-id=cloudtrail-stop-logging] .pill").await, ["off"]);
     c.goto(&format!("{base}/ui/sources")).await.unwrap();
     wait_js(c, "return document.querySelector('#sources tr[data-source=local]')", "the sources").await;
     assert_eq!(texts(c, "#stat-events .stat-value").await, ["310"]);

@@ -66,6 +66,6 @@ async function showRule(el, id, go) {
     h('div.detail-section', 'Query'), h('pre.code#rule-query', rule.query),
     h('div.detail-section', 'Description'), h('p.prose', rule.description),
     h('div.detail-section', 'Runbook'), h('div.prose.runbook', rule.runbook || '—'),
-    rule.references?.length ? [h('div.detail-section', 'References'), h('ul.refs', rule.references.map((u) => h('li', h('a', { href: u, rel: 'noreferrer noopener', target: '_blank' }, u))))] : null,
+    ...(rule.references?.length ? [h('div.detail-section', 'References'), h('ul.refs#rule-references', rule.references.map((u) => h('li', h('a', { href: u, rel: 'noreferrer noopener', target: '_blank' }, u))))] : []),
     h('div.detail-section', 'Dry run over stored events'), h('div.actions', since, run), out);
 }
