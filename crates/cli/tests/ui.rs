@@ -534,6 +534,12 @@ async fn drive(c: &Client, base: &str, data: &Path) {
     )
     .await;
     assert_eq!(texts(c, "#total").await, [(before + 1).to_string()]);
+    wait_js(
+        c,
+        &format!("const v = document.querySelector('.facet[data-field=service] .fv-count'); return v && v.textContent === '{}'", before + 1),
+        "the facets counting the live event",
+    )
+    .await;
     shot(c, "12-live-tail").await;
     c.find(Locator::Id("live")).await.unwrap().click().await.unwrap();
     assert_eq!(

@@ -180,7 +180,7 @@ export async function render(root, ctx) {
       if (!ctx.alive() || !timer) return;
       const fresh = r.events.filter((e) => !seen.has(e.id)).reverse();
       for (const e of fresh) { seen.add(e.id); tbody.prepend(row(e, true)); }
-      if (fresh.length) { total = r.total; countEl.textContent = fmtCount(total); loadHistogram(); }
+      if (fresh.length) { total = r.total; countEl.textContent = fmtCount(total); loadHistogram(); loadFacets(); }
       liveBtn.title = `Live tail: last checked ${fmtTime(Date.now())}`;
     } catch (_) { /* the next poll tries again */ }
   }
