@@ -201,7 +201,7 @@ pub fn app(state: AppState) -> Router {
         // The web UI: pages (the shell checks the session itself) and embedded assets.
         .route("/", get(ui::root))
         .route("/login", get(ui::login_page))
-        .route("/ui", get(ui::app_page))
+        .route("/ui", get(ui::root))
         .route("/ui/{*page}", get(ui::app_page))
         .route("/assets/{version}/{name}", get(ui::asset))
         .merge(protected)

@@ -34,7 +34,7 @@ const ASSETS: &[(&str, &str, &[u8])] = &[
 const SHELL: &str = include_str!("../ui/index.html");
 
 /// The UI's pages, besides the assets (not API routes: they are not in [`crate::ROUTES`]).
-pub const PAGES: &[&str] = &["/", "/login", "/ui/{*page}", "/assets/{version}/{name}"];
+pub const PAGES: &[&str] = &["/", "/login", "/ui", "/ui/{*page}", "/assets/{version}/{name}"];
 
 const PAGE_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
      connect-src 'self'; font-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
@@ -68,7 +68,7 @@ fn page() -> Response {
     r
 }
 
-/// `GET /`: the explorer (or the login page).
+/// `GET /` and `GET /ui`: the explorer (which sends to the login page without a session).
 pub(crate) async fn root() -> Redirect {
     Redirect::to("/ui/explorer")
 }

@@ -680,9 +680,11 @@ async fn ui_pages_need_a_session_and_assets_are_cached_by_version() {
     assert_eq!(r.headers[header::LOCATION], "/login?next=/ui/explorer%3Fq%3Dservice%253Aiam");
     let r = send(&f.app, page("/ui/explorer", Some("tw_session=0123"))).await;
     assert_eq!(r.status, StatusCode::SEE_OTHER, "an unknown session");
-    let r = send(&f.app, page("/", None)).await;
-    assert_eq!(r.status, StatusCode::SEE_OTHER);
-    assert_eq!(r.headers[header::LOCATION], "/ui/explorer");
+    for root in ["/", "/ui"] {
+        let r = send(&f.app, page(root, None)).await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER);
+        assert_eq!(r.headers[header::LOCATION], "/ui/explorer");
+    }
 
     let login_page = send(&f.app, page("/login", None)).await;
     assert_eq!(login_page.status, StatusCode::OK);
