@@ -199,9 +199,15 @@ async fn a_user_logs_in_searches_filters_reads_an_event_opens_a_dashboard_and_ac
         .await
         .expect("chromedriver starts a Chromium session");
 
-    let result = drive(&c, &base, &data).await;
-    c.close().await.unwrap();
-    result
+    // The steps run in their own task so that a failed assertion still closes the browser
+    // (chromedriver killed alone would leave Chromium running), then fails the test.
+    let (client, at, dir) = (c.clone(), base.clone(), data.clone());
+    let outcome = tokio::spawn(async move { drive(&client, &at, &dir).await }).await;
+    let closed = c.close().await;
+    if let Err(e) = outcome {
+        std::panic::resume_unwind(e.into_panic());
+    }
+    closed.unwrap();
 }
 
 async fn drive(c: &Client, base: &str, data: &Path) {
