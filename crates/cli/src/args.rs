@@ -79,11 +79,17 @@ pub enum Command {
     /// How many events the store holds, over what time, and how much disk it uses.
     Stats,
     /// Generate a realistic dataset (synthetic activity plus real attack records), ingest it,
-    /// and run example searches.
+    /// run example searches, and serve the web UI with the signals raised.
     Demo {
         /// Synthetic events to generate.
         #[arg(long, default_value_t = 200_000)]
         events: u64,
+        /// Stop after the example searches instead of serving the web UI.
+        #[arg(long)]
+        no_serve: bool,
+        /// Where the web UI listens at the end of the demo.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: String,
     },
     /// Run the detection rules over CloudTrail files without storing them (incident response).
     #[command(

@@ -21,7 +21,8 @@ const EXAMPLES: &[(&str, &str)] = &[
     ("\"AdministratorAccess\"", "free text: anything mentioning the admin policy"),
 ];
 
-pub fn run(data_dir: &Path, events: u64, quiet: bool) -> Result<u8, Fail> {
+/// `serve`: where to serve the web UI afterwards (until Ctrl-C), or `None` to stop.
+pub fn run(data_dir: &Path, events: u64, quiet: bool, serve: Option<String>) -> Result<u8, Fail> {
     let logs = data_dir.join("demo-logs");
     if !logs.join(".complete").exists() {
         let _ = std::fs::remove_dir_all(&logs);
@@ -83,8 +84,35 @@ pub fn run(data_dir: &Path, events: u64, quiet: bool) -> Result<u8, Fail> {
   trailwatch --data-dir {dir} rules list                    the built-in detection rules\n  trailwatch --data-dir {dir} facets actor.name 'outcome:failure'\n  trailwatch --data-dir {dir} histogram 'service:iam' --by action\n  trailwatch --data-dir {dir} search '@userIdentity.sessionContext.attributes.mfaAuthenticated:false action:ConsoleLogin'",
         dir = data_dir.display()
     );
+    let Some(listen) = serve else { return Ok(code) };
+    // A demo user with a fresh password each run (shown now; the demo's data is throwaway).
+    let password = trailwatch_server::users::random_password();
+    {
+        let mut state = trailwatch_store::State::open(&trailwatch_server::state_path(data_dir))?;
+        let users = trailwatch_server::users::list(&state)?;
+        if users.iter().any(|u| u.username == DEMO_USER) {
+            trailwatch_server::users::set_password(&mut state, DEMO_USER, &password)?;
+        } else {
+            trailwatch_server::users::add_user(&state, DEMO_USER, &password)?;
+        }
+    }
+    println!(
+        "\nThe web UI, with the signals the rules raised:\n  open    http://{listen}/\n  log in  {DEMO_USER} / {password}\n  (Ctrl-C stops it; `trailwatch --data-dir {dir} serve` serves it again)",
+        dir = data_dir.display()
+    );
+    let args = crate::args::ServeArgs {
+        listen,
+        tls_cert: None,
+        tls_key: None,
+        session_ttl: "12h".into(),
+        rules: crate::args::RuleArgs { rule_paths: Vec::new(), no_builtin: false },
+    };
+    crate::serve::serve(data_dir, args)?;
     Ok(code)
 }
+
+/// Who logs in to the demo's web UI.
+pub const DEMO_USER: &str = "demo";
 
 /// Writes the bundled attack records as CloudTrail files (one per technique).
 fn write_attacks(dir: &Path) -> Result<(), Fail> {

@@ -1,16 +1,13 @@
 //! `trailwatch hunt`, `trailwatch rules …` and `trailwatch signals`.
 
-use std::collections::HashSet;
 use std::path::Path;
 use std::sync::atomic::AtomicU64;
 
-use trailwatch_detect::signal::apply;
 use trailwatch_detect::testing::run_tests;
-use trailwatch_detect::{Engine, Rule, Severity, Signal, SignalStatus};
+use trailwatch_detect::{Rule, Severity, Signal, SignalStatus};
 use trailwatch_ingest::{Detection, IngestOptions};
-use trailwatch_query::Query;
 use trailwatch_server::signals::rule_json;
-use trailwatch_store::{EventStore, Order, SearchRequest, SignalFilter, State, TimeRange};
+use trailwatch_store::{EventStore, SignalFilter, State};
 
 use crate::args::{Format, HuntArgs, RuleArgs, RulesCommand, SignalsArgs};
 use crate::ingest::CliObserver;
@@ -215,86 +212,13 @@ pub fn rules(data_dir: &Path, config: Option<&Path>, cmd: RulesCommand) -> Resul
             let range = time_range(&time, now)?;
             let store = open_store(data_dir)?;
             let geo = crate::config::Config::load(config)?.geo;
-            let (signals, events) = replay(&store, chosen, range, geo)?;
+            let (signals, events) =
+                trailwatch_ingest::replay(&store, chosen, range, geo).map_err(Fail::system)?;
             print_signals(&signals, format);
             eprintln!("replayed {} events: {} signals", human_count(events), signals.len());
             Ok(0)
         }
     }
-}
-
-/// Runs `rules` over the stored events of `range`, oldest first, on a fresh engine. Only the
-/// events some rule's query can match are read.
-fn replay(
-    store: &dyn EventStore,
-    rules: Vec<Rule>,
-    range: TimeRange,
-    geo: Option<std::sync::Arc<trailwatch_detect::geo::GeoDb>>,
-) -> Result<(Vec<Signal>, u64), Fail> {
-    let mut queries: Vec<Query> = Vec::new();
-    for r in &rules {
-        queries.push(r.query.clone());
-    }
-    let query = if queries.iter().any(|q| matches!(q, Query::All)) { Query::All } else { Query::Or(queries) };
-    let mut engine = Engine::new(rules);
-    if let Some(g) = geo {
-        engine.set_geo(g);
-    }
-    let mut signals: std::collections::HashMap<(String, String), Signal> = Default::default();
-    let mut firings = Vec::new();
-    let mut cursor = range.from;
-    // Ids already seen at the cursor's millisecond: pages overlap by that millisecond.
-    let mut at_cursor: HashSet<String> = HashSet::new();
-    let mut events = 0u64;
-    const PAGE: usize = 5_000;
-    loop {
-        let req = SearchRequest {
-            query: query.clone(),
-            range: TimeRange { from: cursor, to: range.to },
-            limit: PAGE,
-            offset: 0,
-            order: Order::OldestFirst,
-        };
-        let page = store.search(&req)?;
-        let n = page.events.len();
-        let mut fresh = 0;
-        let mut last = cursor;
-        for se in page.events {
-            let e = &se.event;
-            if Some(e.time) == cursor && at_cursor.contains(&e.id) {
-                continue;
-            }
-            if Some(e.time) != last {
-                if last != cursor || Some(e.time) != cursor {
-                    at_cursor.clear();
-                }
-                last = Some(e.time);
-            }
-            at_cursor.insert(e.id.clone());
-            fresh += 1;
-            events += 1;
-            engine.observe(e, &mut firings);
-            for f in firings.drain(..) {
-                let rule = &engine.rules()[f.rule];
-                let key = (f.rule_id.clone(), f.group.clone());
-                let o = apply(signals.remove(&key), &f, rule, true);
-                signals.insert(key, o.signal);
-            }
-        }
-        if n < PAGE {
-            break;
-        }
-        if fresh == 0 {
-            // A whole page in one millisecond, all seen: step past it.
-            cursor = cursor.map(|c| c + 1);
-            at_cursor.clear();
-        } else {
-            cursor = last;
-        }
-    }
-    let mut out: Vec<Signal> = signals.into_values().collect();
-    sort_signals(&mut out);
-    Ok((out, events))
 }
 
 pub fn signals(data_dir: &Path, args: SignalsArgs) -> Result<u8, Fail> {

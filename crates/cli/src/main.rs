@@ -99,7 +99,9 @@ fn run(cli: Cli) -> Result<u8, Fail> {
             Ok(0)
         }
         Command::Stats => query::stats(&cli.data_dir),
-        Command::Demo { events } => demo::run(&cli.data_dir, events, cli.quiet),
+        Command::Demo { events, no_serve, listen } => {
+            demo::run(&cli.data_dir, events, cli.quiet, (!no_serve).then_some(listen))
+        }
         Command::Hunt(args) => detect::hunt(args, cli.config.as_deref(), cli.quiet),
         Command::Rules(cmd) => detect::rules(&cli.data_dir, cli.config.as_deref(), cmd),
         Command::Signals(args) => detect::signals(&cli.data_dir, args),

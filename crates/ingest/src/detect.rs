@@ -48,7 +48,11 @@ pub struct DetectionRows {
 impl Detection {
     /// An engine over `rules`, its memory restored from `state` when given. `dry_run` records
     /// signals without queueing notifications.
-    pub fn new(rules: Vec<Rule>, state: Option<&State>, dry_run: bool, now_ms: i64) -> Result<Detection> {
+    pub fn new(mut rules: Vec<Rule>, state: Option<&State>, dry_run: bool, now_ms: i64) -> Result<Detection> {
+        // Rules switched on or off by people (the web UI) override their files.
+        if let Some(state) = state {
+            apply_rule_switches(&mut rules, state)?;
+        }
         let mut engine = Engine::new(rules);
         let mut skip = HashSet::new();
         if let Some(state) = state {
@@ -192,4 +196,15 @@ pub fn signal_row(s: &Signal) -> SignalRow {
         last_seen: s.last_seen,
         body: serde_json::to_string(s).expect("signals serialize"),
     }
+}
+
+/// Sets `enabled` of the rules that someone switched on or off (kept in the state database).
+pub fn apply_rule_switches(rules: &mut [Rule], state: &State) -> Result<()> {
+    let switches = state.rule_switches()?;
+    for r in rules.iter_mut() {
+        if let Some(s) = switches.iter().find(|s| s.rule_id == r.id) {
+            r.enabled = s.enabled;
+        }
+    }
+    Ok(())
 }

@@ -8,6 +8,7 @@
 pub mod detect;
 mod files;
 mod pipeline;
+mod replay;
 
 pub use detect::Detection;
 pub use files::{discover, Discovered, SkipReason, Skipped};
@@ -15,6 +16,7 @@ pub use pipeline::{
     hunt, ingest, ingest_files, CommitStage, EventFilter, IngestOptions, LocalFiles, Observer, Opener,
     Problem, Progress, RecordedFile, Summary,
 };
+pub use replay::replay;
 
 /// What can stop an ingestion run as a whole (bad files and records do not: they are
 /// reported as [`Problem`]s and the run goes on).

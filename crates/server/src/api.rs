@@ -59,11 +59,16 @@ pub async fn security_headers(req: Request, next: Next) -> Response {
     h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    h.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'"),
-    );
+    // The UI's pages and assets set their own caching and policy; everything else gets none.
+    if !h.contains_key(header::CACHE_CONTROL) {
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    if !h.contains_key(header::CONTENT_SECURITY_POLICY) {
+        h.insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'"),
+        );
+    }
     response
 }
 
@@ -260,15 +265,15 @@ pub async fn fields() -> Json<Value> {
 
 /// `GET /api/v1/stats`: the store, files read, signals by status, rules.
 pub async fn stats(State(app): State<AppState>) -> Result<Json<Value>> {
-    let rules = app.inner().rules();
-    let (loaded, enabled) = (rules.len(), rules.iter().filter(|r| r.enabled).count());
-    let (store, files, signals) = app
+    let (store, files, signals, rules) = app
         .blocking(|i| {
+            let rules = crate::ui_api::rules_with_switches(i)?;
             let store = i.store()?.stats()?;
             let state = i.state();
-            Ok((store, state.file_count()?, state.signal_counts()?))
+            Ok((store, state.file_count()?, state.signal_counts()?, rules))
         })
         .await?;
+    let (loaded, enabled) = (rules.len(), rules.iter().filter(|r| r["enabled"] == json!(true)).count());
     let signals: serde_json::Map<String, Value> = signals.into_iter().map(|(s, n)| (s, json!(n))).collect();
     Ok(Json(json!({
         "store": store,

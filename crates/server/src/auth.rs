@@ -138,6 +138,14 @@ pub async fn require(State(app): State<AppState>, mut req: Request, next: Next) 
     Ok(next.run(req).await)
 }
 
+/// The user of a live session named by the request's cookie, if any (the UI's pages).
+pub(crate) async fn session_user(app: &AppState, headers: &HeaderMap) -> Option<String> {
+    let hash = sha256_hex(cookie(headers, SESSION_COOKIE)?);
+    let now = now_ms();
+    let row = app.blocking(move |i| Ok(i.state().session(&hash, now)?)).await.ok()??;
+    Some(row.username)
+}
+
 #[derive(Deserialize)]
 pub struct LoginBody {
     username: String,

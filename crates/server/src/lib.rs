@@ -15,13 +15,15 @@ mod openapi;
 mod ratelimit;
 pub mod signals;
 mod tls;
+pub mod ui;
+pub mod ui_api;
 pub mod users;
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use axum::Router;
 use trailwatch_detect::Rule;
 use trailwatch_store::{EmbeddedStore, State};
@@ -60,6 +62,14 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/api/v1/signals/{id}/status"),
     ("GET", "/api/v1/rules"),
     ("GET", "/api/v1/rules/{id}"),
+    ("POST", "/api/v1/rules/{id}/enabled"),
+    ("POST", "/api/v1/rules/{id}/replay"),
+    ("GET", "/api/v1/dashboards"),
+    ("POST", "/api/v1/dashboards"),
+    ("GET", "/api/v1/dashboards/{id}"),
+    ("PUT", "/api/v1/dashboards/{id}"),
+    ("DELETE", "/api/v1/dashboards/{id}"),
+    ("GET", "/api/v1/sources"),
     ("GET", "/api/v1/openapi.json"),
 ];
 
@@ -157,7 +167,8 @@ impl Inner {
     }
 }
 
-/// The whole HTTP API. Every route but `/healthz` requires a session or an API token.
+/// The whole HTTP API and the web UI. Every API route but `/healthz` and the login requires a
+/// session or an API token; the UI's pages redirect to the login page without a session.
 pub fn app(state: AppState) -> Router {
     let protected = Router::new()
         .route("/metrics", get(metrics::render))
@@ -174,11 +185,25 @@ pub fn app(state: AppState) -> Router {
         .route("/api/v1/signals/{id}/status", post(signals::set_status))
         .route("/api/v1/rules", get(signals::rules))
         .route("/api/v1/rules/{id}", get(signals::rule))
+        .route("/api/v1/rules/{id}/enabled", post(ui_api::switch_rule))
+        .route("/api/v1/rules/{id}/replay", post(ui_api::replay_rule))
+        .route("/api/v1/dashboards", get(ui_api::list_dashboards).post(ui_api::create_dashboard))
+        .route(
+            "/api/v1/dashboards/{id}",
+            get(ui_api::get_dashboard).merge(put(ui_api::update_dashboard).delete(ui_api::delete_dashboard)),
+        )
+        .route("/api/v1/sources", get(ui_api::sources))
         .route("/api/v1/openapi.json", get(openapi::document))
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), auth::require));
     Router::new()
         .route("/healthz", get(|| async { axum::Json(serde_json::json!({ "status": "ok" })) }))
         .route("/api/v1/login", post(auth::login))
+        // The web UI: pages (the shell checks the session itself) and embedded assets.
+        .route("/", get(ui::root))
+        .route("/login", get(ui::login_page))
+        .route("/ui", get(ui::root))
+        .route("/ui/{*page}", get(ui::app_page))
+        .route("/assets/{version}/{name}", get(ui::asset))
         .merge(protected)
         .fallback(|| async { ApiError::NotFound("no such endpoint".into()) })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })

@@ -151,18 +151,18 @@ pub async fn set_status(
     Ok(Json(json!({ "previous": change.previous, "signal": change.signal })))
 }
 
-/// `GET /api/v1/rules`
-pub async fn rules(State(app): State<AppState>) -> Json<Value> {
-    let rules: Vec<Value> = app.inner().rules().iter().map(rule_json).collect();
-    Json(json!({ "rules": rules }))
+/// `GET /api/v1/rules`: with the switches people made applied.
+pub async fn rules(State(app): State<AppState>) -> Result<Json<Value>> {
+    let rules = app.blocking(crate::ui_api::rules_with_switches).await?;
+    Ok(Json(json!({ "rules": rules })))
 }
 
 /// `GET /api/v1/rules/{id}`
 pub async fn rule(State(app): State<AppState>, Path(id): Path<String>) -> Result<Json<Value>> {
-    app.inner()
-        .rules()
-        .iter()
-        .find(|r| r.id == id)
-        .map(|r| Json(rule_json(r)))
+    let rules = app.blocking(crate::ui_api::rules_with_switches).await?;
+    rules
+        .into_iter()
+        .find(|r| r["id"] == json!(id))
+        .map(Json)
         .ok_or_else(|| ApiError::NotFound(format!("no rule {id:?}")))
 }

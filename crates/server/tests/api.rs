@@ -183,6 +183,13 @@ fn uri_for(path: &str, event: &str, signal: &str) -> String {
     }
 }
 
+fn a_dashboard(name: &str) -> Value {
+    json!({ "name": name, "widgets": [
+        { "type": "timeseries", "title": "by service", "query": "", "field": "service" },
+        { "type": "toplist", "title": "actors", "query": "outcome:failure", "field": "actor.name", "size": 5 },
+    ] })
+}
+
 fn urlencode(s: &str) -> String {
     s.bytes()
         .map(|b| {
@@ -232,14 +239,32 @@ async fn every_route_answers_and_the_openapi_document_lists_exactly_the_routes()
         ROUTES.iter().map(|(m, p)| (m.to_string(), p.to_string())).collect();
     routes.sort();
     assert_eq!(documented, routes, "openapi.json and ROUTES differ");
+    let dashboard =
+        send(&f.app, bearer("POST", "/api/v1/dashboards", &f.token, Some(a_dashboard("d")))).await;
+    assert_eq!(dashboard.status, StatusCode::CREATED, "{}", dashboard.text);
+    let dashboard = dashboard.body["id"].as_str().unwrap().to_owned();
     for (method, path) in ROUTES {
         if *path == "/api/v1/login" || *path == "/api/v1/logout" {
             continue; // their own tests
         }
-        let uri = uri_for(path, &event, &signal);
-        let body = (*method == "POST").then(|| json!({ "status": "acknowledged" }));
+        let mut uri = uri_for(path, &event, &signal);
+        if path.starts_with("/api/v1/dashboards/") {
+            uri = path.replace("{id}", &dashboard);
+        }
+        let body = match (*method, *path) {
+            ("POST", "/api/v1/rules/{id}/enabled") => Some(json!({ "enabled": true })),
+            ("POST", "/api/v1/rules/{id}/replay") => Some(json!({ "from": "2020-01-01" })),
+            ("POST" | "PUT", p) if p.starts_with("/api/v1/dashboards") => Some(a_dashboard("e")),
+            ("POST", _) => Some(json!({ "status": "acknowledged" })),
+            _ => None,
+        };
         let r = send(&f.app, bearer(method, &uri, &f.token, body)).await;
-        assert_eq!(r.status, StatusCode::OK, "{method} {uri}: {}", r.text);
+        let want = if (*method, *path) == ("POST", "/api/v1/dashboards") {
+            StatusCode::CREATED
+        } else {
+            StatusCode::OK
+        };
+        assert_eq!(r.status, want, "{method} {uri}: {}", r.text);
     }
     let r = get(&f, "/api/v1/nothing-here").await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
@@ -636,4 +661,228 @@ async fn a_burst_of_parallel_guesses_is_limited_too() {
     }
     // Two hashes run at a time, so at most one guess past the limit of five is checked.
     assert!((5..=6).contains(&refused), "{refused} guesses were checked");
+}
+
+// ---- the web UI: pages, assets, dashboards, sources, rule switches and dry runs ----
+
+#[tokio::test]
+async fn ui_pages_need_a_session_and_assets_are_cached_by_version() {
+    let f = fixture();
+    let page = |uri: &str, cookie: Option<&str>| {
+        let mut b = Request::get(uri);
+        if let Some(c) = cookie {
+            b = b.header(header::COOKIE, c);
+        }
+        b.body(Body::empty()).unwrap()
+    };
+    let r = send(&f.app, page("/ui/explorer?q=service%3Aiam", None)).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    assert_eq!(r.headers[header::LOCATION], "/login?next=/ui/explorer%3Fq%3Dservice%253Aiam");
+    let r = send(&f.app, page("/ui/explorer", Some("tw_session=0123"))).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "an unknown session");
+    for root in ["/", "/ui"] {
+        let r = send(&f.app, page(root, None)).await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER);
+        assert_eq!(r.headers[header::LOCATION], "/ui/explorer");
+    }
+
+    let login_page = send(&f.app, page("/login", None)).await;
+    assert_eq!(login_page.status, StatusCode::OK);
+    let (cookie, _, _) = login(&f.app).await;
+    let r = send(&f.app, page("/ui/signals", Some(&cookie))).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.text, login_page.text, "one shell for every page");
+    assert!(r.headers[header::CONTENT_TYPE].to_str().unwrap().starts_with("text/html"));
+    assert_eq!(r.headers[header::CACHE_CONTROL], "no-cache");
+    let csp = r.headers[header::CONTENT_SECURITY_POLICY].to_str().unwrap();
+    assert!(csp.contains("script-src 'self'") && csp.contains("frame-ancestors 'none'"), "{csp}");
+    assert!(!csp.contains("unsafe"), "{csp}");
+    assert!(!r.text.contains("<script>") && !r.text.contains("style="), "no inline script or style");
+
+    // Every asset the shell names, and every module those import, answers from this version.
+    let version = trailwatch_server::ui::version();
+    let prefix = format!("/assets/{version}/");
+    let mut todo: Vec<String> =
+        r.text.split(['"', '\'']).filter_map(|s| s.strip_prefix(&prefix)).map(str::to_owned).collect();
+    assert!(todo.contains(&"app.js".to_owned()) && todo.contains(&"app.css".to_owned()), "{todo:?}");
+    let mut seen = std::collections::BTreeSet::new();
+    while let Some(name) = todo.pop() {
+        if !seen.insert(name.clone()) {
+            continue;
+        }
+        let r = send(&f.app, page(&format!("{prefix}{name}"), None)).await;
+        assert_eq!(r.status, StatusCode::OK, "{name}");
+        assert_eq!(r.headers[header::CACHE_CONTROL], "public, max-age=31536000, immutable", "{name}");
+        if name.ends_with(".js") {
+            assert!(r.headers[header::CONTENT_TYPE].to_str().unwrap().starts_with("text/javascript"));
+            for part in r.text.split(['\'', '"']).filter(|s| s.starts_with("./") && s.ends_with(".js")) {
+                todo.push(part.trim_start_matches("./").to_owned());
+            }
+        }
+    }
+    for module in
+        ["explorer.js", "signals.js", "dashboards.js", "rules.js", "sources.js", "chart.js", "api.js"]
+    {
+        assert!(seen.contains(module), "{module} is reached from the shell: {seen:?}");
+    }
+    let r = send(&f.app, page("/assets/0000/app.js", None)).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.headers[header::CACHE_CONTROL], "no-cache", "another version is not cached");
+    let r = send(&f.app, page(&format!("{prefix}nothing.js"), None)).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    // The API keeps its own policy.
+    let r = get(&f, "/api/v1/stats").await;
+    assert_eq!(r.headers[header::CACHE_CONTROL], "no-store");
+}
+
+#[tokio::test]
+async fn dashboards_are_saved_listed_changed_and_deleted_with_who_and_when() {
+    let f = fixture();
+    let (cookie, csrf, _) = login(&f.app).await;
+    let r = send(&f.app, with_cookie("POST", "/api/v1/dashboards", &cookie, None, Some(a_dashboard("mine"))))
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "no CSRF token");
+    let before = chrono_now();
+    let r = send(
+        &f.app,
+        with_cookie("POST", "/api/v1/dashboards", &cookie, Some(&csrf), Some(a_dashboard("mine"))),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    let id = r.body["id"].as_str().unwrap().to_owned();
+    assert_eq!(r.body["created_by"], "alice");
+    assert!(r.body["created_at"].as_i64().unwrap() >= before);
+
+    let list = get(&f, "/api/v1/dashboards").await;
+    let names: Vec<&str> =
+        list.body["dashboards"].as_array().unwrap().iter().map(|d| d["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["CloudTrail overview", "mine"]);
+    let overview = get(&f, "/api/v1/dashboards/overview").await;
+    assert_eq!(overview.body["builtin"], true);
+    let kinds: Vec<&str> =
+        overview.body["widgets"].as_array().unwrap().iter().map(|w| w["type"].as_str().unwrap()).collect();
+    for k in ["timeseries", "toplist", "value", "events", "signals"] {
+        assert!(kinds.contains(&k), "the overview has a {k} widget");
+    }
+
+    let uri = format!("/api/v1/dashboards/{id}");
+    let mut changed = a_dashboard("renamed");
+    changed["widgets"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({ "type": "value", "title": "n", "query": "service:iam" }));
+    let r = send(&f.app, bearer("PUT", &uri, &f.token, Some(changed))).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let got = get(&f, &uri).await;
+    assert_eq!(got.body["name"], "renamed");
+    assert_eq!(got.body["widgets"].as_array().unwrap().len(), 3);
+    assert_eq!(got.body["created_by"], "alice");
+
+    let bad = json!({ "name": "x", "widgets": [{ "type": "value", "title": "t", "query": "service:(iam" }] });
+    let r = send(&f.app, bearer("PUT", &uri, &f.token, Some(bad))).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(r.body["error"].as_str().unwrap().starts_with("widget 1: bad query at column"), "{}", r.text);
+    let r =
+        send(&f.app, bearer("PUT", "/api/v1/dashboards/overview", &f.token, Some(a_dashboard("x")))).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "the overview is read-only");
+    let r = send(&f.app, bearer("DELETE", &uri, &f.token, None)).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(get(&f, &uri).await.status, StatusCode::NOT_FOUND);
+    let r = send(&f.app, bearer("DELETE", &uri, &f.token, None)).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn sources_sum_the_files_read() {
+    let f = fixture();
+    let stats = get(&f, "/api/v1/stats").await;
+    let r = get(&f, "/api/v1/sources").await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let sources = r.body["sources"].as_array().unwrap();
+    assert_eq!(sources.len(), 1);
+    assert_eq!(sources[0]["source"], "local");
+    assert_eq!(sources[0]["files"], stats.body["files"]);
+    assert_eq!(sources[0]["events"], 310);
+    assert_eq!(sources[0]["errors"], 0);
+    assert!(sources[0]["last_file_at"].as_i64().unwrap() > 0);
+    assert_eq!(r.body["store"]["events"], 310);
+}
+
+#[tokio::test]
+async fn a_rule_switched_off_says_who_did_it_and_the_next_ingest_leaves_it_out() {
+    let f = fixture();
+    let id = "cloudtrail-stop-logging";
+    let stats = get(&f, "/api/v1/stats").await;
+    let enabled = stats.body["rules"]["enabled"].as_u64().unwrap();
+    let r = send(
+        &f.app,
+        bearer("POST", &format!("/api/v1/rules/{id}/enabled"), &f.token, Some(json!({ "enabled": false }))),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(r.body["enabled"], false);
+    assert_eq!(r.body["switched_by"], "alice");
+    assert_eq!(get(&f, &format!("/api/v1/rules/{id}")).await.body["enabled"], false);
+    let stats = get(&f, "/api/v1/stats").await;
+    assert_eq!(stats.body["rules"]["enabled"].as_u64().unwrap(), enabled - 1);
+    let r = send(
+        &f.app,
+        bearer("POST", "/api/v1/rules/nope/enabled", &f.token, Some(json!({ "enabled": false }))),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+
+    // A new ingest whose state holds the switch: the rule raises nothing, the others do.
+    let state = State::open(&f.data().join("state.sqlite")).unwrap();
+    let switches = state.rule_switches().unwrap();
+    assert_eq!(switches.len(), 1);
+    let dir = tempfile::tempdir().unwrap();
+    let store = EmbeddedStore::open(dir.path(), StoreOptions::default()).unwrap();
+    let mut fresh = State::open(&dir.path().join("state.sqlite")).unwrap();
+    fresh.set_rule_switch(&switches[0]).unwrap();
+    let now = chrono_now();
+    let rules = trailwatch_detect::builtin_rules().rules;
+    let mut detection =
+        trailwatch_ingest::Detection::new(rules, Some(&fresh), true, now).unwrap().without_notifications();
+    struct Quiet;
+    impl trailwatch_ingest::Observer for Quiet {}
+    let stratus = Path::new(env!("CARGO_MANIFEST_DIR")).join("../cloudtrail/tests/data/stratus");
+    let options = trailwatch_ingest::IngestOptions { now_ms: now, ..Default::default() };
+    trailwatch_ingest::ingest(&[stratus], &store, &mut fresh, &options, &Quiet, Some(&mut detection))
+        .unwrap();
+    let filter = |rule: Option<&str>| trailwatch_store::SignalFilter {
+        status: None,
+        since: i64::MIN,
+        min_severity: 0,
+        rule_id: rule.map(str::to_owned),
+        limit: 1000,
+    };
+    assert!(fresh.signals(&filter(Some(id))).unwrap().is_empty(), "the switched-off rule fired");
+    assert!(fresh.signals(&filter(None)).unwrap().len() > 20, "the other rules fire");
+    assert!(!state.signals(&filter(Some(id))).unwrap().is_empty(), "the first ingest had it on");
+}
+
+#[tokio::test]
+async fn a_dry_run_shows_what_a_rule_would_fire_and_saves_nothing() {
+    let f = fixture();
+    let id = "cloudtrail-stop-logging";
+    let stored = get(&f, &format!("/api/v1/signals?rule={id}&limit=1000")).await;
+    let stored = stored.body["signals"].as_array().unwrap().len();
+    assert!(stored > 0);
+    let uri = format!("/api/v1/rules/{id}/replay");
+    let r = send(&f.app, bearer("POST", &uri, &f.token, Some(json!({ "from": "2000-01-01" })))).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(r.body["total"].as_u64().unwrap() as usize, stored, "the replay finds what the ingest raised");
+    assert!(r.body["events_read"].as_u64().unwrap() > 0);
+    assert!(r.body["signals"].as_array().unwrap().iter().all(|s| s["rule_id"] == id));
+    let after = get(&f, &format!("/api/v1/signals?rule={id}&limit=1000")).await;
+    assert_eq!(after.body["signals"].as_array().unwrap().len(), stored, "nothing saved");
+    let r = send(
+        &f.app,
+        bearer("POST", &uri, &f.token, Some(json!({ "from": "2000-01-01", "to": "2000-01-02" }))),
+    )
+    .await;
+    assert_eq!(r.body["total"], 0, "{}", r.text);
+    let r = send(&f.app, bearer("POST", &uri, &f.token, Some(json!({ "from": "yesterday" })))).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
 }

@@ -16,6 +16,7 @@ mod segment;
 mod sources;
 mod state;
 mod terms;
+mod ui_state;
 mod users;
 
 use serde::Serialize;
@@ -24,6 +25,7 @@ use trailwatch_query::{KnownField, Query};
 
 pub use embedded::{EmbeddedStore, StoreOptions};
 pub use state::{Checkpoint, DeadLetterRow, FileRecord, OutboxRow, SignalFilter, SignalRow, State};
+pub use ui_state::{DashboardRow, RuleSwitch, SourceSummary};
 pub use users::{SessionRow, TokenRow, UserRow};
 
 /// What can go wrong in the store.

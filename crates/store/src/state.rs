@@ -126,6 +126,7 @@ impl State {
         .map_err(sql)?;
         crate::users::create_tables(&conn)?;
         crate::sources::create_tables(&conn)?;
+        crate::ui_state::create_tables(&conn)?;
         Ok(State { conn })
     }
 

@@ -1,0 +1,562 @@
+//! The web UI end to end in a real headless Chromium: `trailwatch serve` over the Stratus
+//! records (ingested with the rule pack) on a free loopback port, chromedriver on another, and
+//! a user who logs in, searches, fixes a bad query, clicks a facet, opens an event, changes the
+//! time range, opens the overview dashboard, acknowledges a signal and looks at the rules and
+//! sources pages. Screenshots go to `target/ui-screenshots/` (git-ignored).
+//!
+//! Chromium and chromedriver come from `scripts/test` (Debian `chromium` and `chromium-driver`),
+//! found through `TRAILWATCH_CHROMIUM` / `TRAILWATCH_CHROMEDRIVER` or on the `PATH`. Without
+//! them this test fails: it is never skipped.
+
+mod common;
+
+use std::io::Write;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{command, tw};
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::{json, Value};
+
+const PASSWORD: &str = "correct horse battery staple";
+
+/// A child process killed when the test ends, however it ends.
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// A program from an environment variable or the `PATH`; a clear failure otherwise.
+fn program(var: &str, name: &str) -> PathBuf {
+    if let Some(p) = std::env::var_os(var) {
+        return PathBuf::from(p);
+    }
+    for dir in std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()) {
+        let p = dir.join(name);
+        if p.is_file() {
+            return p;
+        }
+    }
+    panic!("{name} not found (set {var} or run scripts/test, which installs Debian's chromium and chromium-driver)");
+}
+
+fn wait_http(url: &str, what: &str) {
+    let start = Instant::now();
+    loop {
+        if ureq::get(url).call().is_ok() {
+            return;
+        }
+        assert!(start.elapsed() < Duration::from_secs(30), "{what} did not answer at {url}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn screenshots() -> PathBuf {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/ui-screenshots");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+async fn shot(c: &Client, name: &str) {
+    let png = c.screenshot().await.unwrap();
+    std::fs::write(screenshots().join(format!("{name}.png")), png).unwrap();
+}
+
+/// Evaluates `script` (a function body returning a value) until it returns something truthy.
+async fn wait_js(c: &Client, script: &str, what: &str) -> Value {
+    let start = Instant::now();
+    loop {
+        let v = c.execute(script, vec![]).await.unwrap();
+        let truthy = match &v {
+            Value::Null | Value::Bool(false) => false,
+            Value::String(s) => !s.is_empty(),
+            Value::Array(a) => !a.is_empty(),
+            Value::Number(n) => n.as_f64() != Some(0.0),
+            _ => true,
+        };
+        if truthy {
+            return v;
+        }
+        if start.elapsed() > Duration::from_secs(15) {
+            shot(c, &format!("failed-{}", what.replace(' ', "-"))).await;
+            panic!("timed out waiting for {what} (last value {v})");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn texts(c: &Client, selector: &str) -> Vec<String> {
+    let v = c
+        .execute(
+            "return [...document.querySelectorAll(arguments[0])].map(e => e.textContent.trim())",
+            vec![json!(selector)],
+        )
+        .await
+        .unwrap();
+    serde_json::from_value(v).unwrap()
+}
+
+/// The number of stored events `trailwatch search` finds for a query and range.
+fn cli_count(data: &Path, query: &str, range: &[&str]) -> usize {
+    let mut args = vec!["search", query, "--limit", "1000", "--format", "json"];
+    args.extend_from_slice(range);
+    let run = tw(data, &args);
+    assert!(run.code == 0 || run.code == 1, "{}", run.stderr);
+    let v: Value = serde_json::from_str(&run.stdout).unwrap();
+    v["total"].as_u64().unwrap() as usize
+}
+
+/// Now, as CloudTrail writes times (seconds, UTC).
+fn chrono_like_now() -> String {
+    chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string()
+}
+
+fn dir_of(data: &Path) -> PathBuf {
+    data.parent().unwrap().to_owned()
+}
+
+/// Waits for the explorer to show the results of the current URL.
+async fn results(c: &Client) -> usize {
+    wait_js(
+        c,
+        "const t = document.getElementById('total'); return t && t.textContent !== '…' && \
+         (document.querySelector('#events tr.ev') || document.getElementById('no-events') || t.textContent === '0') \
+         && !document.querySelector('.facet .loading') ? t.textContent : ''",
+        "the explorer's results",
+    )
+    .await
+    .as_str()
+    .unwrap()
+    .replace(',', "")
+    .parse()
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_user_logs_in_searches_filters_reads_an_event_opens_a_dashboard_and_acknowledges_a_signal() {
+    let chromium = program("TRAILWATCH_CHROMIUM", "chromium");
+    let chromedriver = program("TRAILWATCH_CHROMEDRIVER", "chromedriver");
+
+    // The data: the Stratus records, ingested with the rule pack, and a user.
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let stratus = Path::new(env!("CARGO_MANIFEST_DIR")).join("../cloudtrail/tests/data/stratus");
+    tw(&data, &["ingest", stratus.to_str().unwrap()]).expect(0);
+    let mut add = command(&data, &["users", "add", "alice", "--password-stdin"])
+        .stdin(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    add.stdin.take().unwrap().write_all(format!("{PASSWORD}\n").as_bytes()).unwrap();
+    assert!(add.wait().unwrap().success());
+
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let _server = Killed(
+        command(&data, &["serve", "--listen", &format!("127.0.0.1:{port}")])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    wait_http(&format!("{base}/healthz"), "trailwatch serve");
+    let driver_port = free_port();
+    let _driver = Killed(
+        Command::new(&chromedriver)
+            .arg(format!("--port={driver_port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {}: {e}", chromedriver.display())),
+    );
+    wait_http(&format!("http://127.0.0.1:{driver_port}/status"), "chromedriver");
+
+    let profile = dir.path().join("chromium-profile");
+    let mut caps = serde_json::Map::new();
+    caps.insert(
+        "goog:chromeOptions".into(),
+        json!({
+            "binary": chromium,
+            "args": ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                "--disable-dev-shm-usage", "--window-size=1600,1000", format!("--user-data-dir={}", profile.display())],
+        }),
+    );
+    let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+    let c = ClientBuilder::new(connector)
+        .capabilities(caps)
+        .connect(&format!("http://127.0.0.1:{driver_port}"))
+        .await
+        .expect("chromedriver starts a Chromium session");
+
+    // The steps run in their own task so that a failed assertion still closes the browser
+    // (chromedriver killed alone would leave Chromium running), then fails the test.
+    let (client, at, dir) = (c.clone(), base.clone(), data.clone());
+    let outcome = tokio::spawn(async move { drive(&client, &at, &dir).await }).await;
+    let closed = c.close().await;
+    if let Err(e) = outcome {
+        std::panic::resume_unwind(e.into_panic());
+    }
+    closed.unwrap();
+}
+
+async fn drive(c: &Client, base: &str, data: &Path) {
+    // Every page needs a session: the explorer sends us to the login page.
+    c.goto(&format!("{base}/ui/explorer")).await.unwrap();
+    c.wait().for_element(Locator::Id("login-form")).await.unwrap();
+    assert_eq!(c.current_url().await.unwrap().path(), "/login");
+    c.find(Locator::Id("username")).await.unwrap().send_keys("alice").await.unwrap();
+    c.find(Locator::Id("password")).await.unwrap().send_keys("wrong password!").await.unwrap();
+    c.find(Locator::Id("login-submit")).await.unwrap().click().await.unwrap();
+    wait_js(c, "return document.getElementById('login-error').textContent", "the login error").await;
+    assert_eq!(texts(c, "#login-error").await, ["wrong username or password"]);
+    shot(c, "01-login").await;
+    let pass = c.find(Locator::Id("password")).await.unwrap();
+    pass.clear().await.unwrap();
+    pass.send_keys(PASSWORD).await.unwrap();
+    c.find(Locator::Id("login-submit")).await.unwrap().click().await.unwrap();
+    wait_js(c, "return location.pathname === '/ui/explorer'", "the explorer after login").await;
+    assert_eq!(results(c).await, 310, "every stored event, over all time");
+    assert_eq!(texts(c, "#whoami").await, ["alice"]);
+    let facets = texts(c, "#facets .facet-title").await;
+    assert_eq!(
+        facets,
+        [
+            "Service",
+            "Action",
+            "Account",
+            "Region",
+            "Actor",
+            "Source IP",
+            "Outcome",
+            "Error code",
+            "User agent family"
+        ]
+    );
+    wait_js(c, "return document.querySelector('#histogram svg rect')", "the histogram").await;
+    // Split by a field: one series per top value, with a legend.
+    c.find(Locator::Id("split")).await.unwrap().select_by_value("service").await.unwrap();
+    wait_js(c, "return new URLSearchParams(location.search).get('by') === 'service'", "the split in the URL")
+        .await;
+    let legend = wait_js(
+        c,
+        "return [...document.querySelectorAll('#histogram .legend-item')].map(e => e.title)",
+        "the legend",
+    )
+    .await;
+    assert_eq!(legend[0], "ssm", "the top service first: {legend}");
+    assert_eq!(legend.as_array().unwrap().last().unwrap(), "other");
+    shot(c, "02-explorer").await;
+
+    // A search in the query language.
+    let q = c.find(Locator::Id("query")).await.unwrap();
+    q.clear().await.unwrap();
+    q.send_keys("service:iam").await.unwrap();
+    c.find(Locator::Id("run")).await.unwrap().click().await.unwrap();
+    wait_js(
+        c,
+        "return new URLSearchParams(location.search).get('q') === 'service:iam'",
+        "the query in the URL",
+    )
+    .await;
+    let n = results(c).await;
+    assert_eq!(n, cli_count(data, "service:iam", &[]), "the UI and the CLI agree");
+    assert!(n > 0 && n < 310);
+    let services = texts(c, "#events tr.ev td:nth-child(2)").await;
+    assert!(!services.is_empty() && services.iter().all(|s| s == "iam"), "{services:?}");
+
+    // A bad query: the error is shown at its column.
+    let q = c.find(Locator::Id("query")).await.unwrap();
+    q.clear().await.unwrap();
+    q.send_keys("service:iam action:").await.unwrap();
+    c.find(Locator::Id("run")).await.unwrap().click().await.unwrap();
+    wait_js(c, "const e = document.getElementById('query-error'); return e && !e.hidden", "the query error")
+        .await;
+    let msg = texts(c, "#query-error .q-msg").await.join("");
+    assert!(msg.contains("(column 20)"), "{msg}");
+    assert_eq!(texts(c, "#query-error .err-at").await, [""], "the marker sits just past the end");
+    shot(c, "03-query-error").await;
+    c.back().await.unwrap();
+    assert_eq!(results(c).await, n);
+
+    // A facet value: click to include it.
+    let action = wait_js(
+        c,
+        "const v = document.querySelector('.facet[data-field=action] .facet-value'); return v && v.dataset.value",
+        "the action facet",
+    )
+    .await
+    .as_str()
+    .unwrap()
+    .to_owned();
+    c.find(Locator::Css(".facet[data-field=action] .facet-value .fv-include"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let want_q = format!("service:iam action:{action}");
+    wait_js(
+        c,
+        &format!("return new URLSearchParams(location.search).get('q') === {}", json!(want_q)),
+        "the facet in the query",
+    )
+    .await;
+    let m = results(c).await;
+    assert_eq!(m, cli_count(data, &want_q, &[]));
+    let actions = texts(c, "#events tr.ev td:nth-child(3)").await;
+    assert!(actions.iter().all(|a| *a == action), "{actions:?}");
+    // And − to exclude it.
+    c.find(Locator::Css(".facet[data-field=action] .facet-value .fv-exclude"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_js(
+        c,
+        "return (new URLSearchParams(location.search).get('q') || '').includes('-action:')",
+        "the exclusion",
+    )
+    .await;
+    assert_eq!(results(c).await, n - m, "excluding the value leaves the rest");
+    shot(c, "04-facet").await;
+
+    // An event: normalized fields, raw record, "search events like this".
+    let first_title = texts(c, "#events tr.ev td.title").await[0].clone();
+    c.find(Locator::Css("#events tr.ev")).await.unwrap().click().await.unwrap();
+    wait_js(c, "return document.getElementById('event-title')", "the event detail").await;
+    assert_eq!(texts(c, "#event-title").await, [first_title]);
+    let fields = texts(c, "#event-fields td.f").await;
+    for f in ["id", "time", "service", "action", "actor.name", "outcome"] {
+        assert!(fields.contains(&f.to_owned()), "{f} in {fields:?}");
+    }
+    let raw = texts(c, "#event-raw").await.join("");
+    assert!(raw.contains("\"eventSource\"") && raw.contains("\"iam.amazonaws.com\""), "{raw}");
+    shot(c, "05-event").await;
+    c.find(Locator::Css("#event-fields tr:nth-child(1) button[data-act=like]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_js(c, "return (new URLSearchParams(location.search).get('q') || '').startsWith('id:')", "like this")
+        .await;
+    assert_eq!(results(c).await, 1, "the event's own id finds it alone");
+
+    // The time range: a relative preset (the 2024 records are older than a day), then absolute.
+    c.goto(&format!("{base}/ui/explorer")).await.unwrap();
+    assert_eq!(results(c).await, 310);
+    c.find(Locator::Id("time-picker")).await.unwrap().click().await.unwrap();
+    c.find(Locator::Css("button[data-range='-24h']")).await.unwrap().click().await.unwrap();
+    wait_js(c, "return new URLSearchParams(location.search).get('from') === '-24h'", "the preset").await;
+    assert_eq!(results(c).await, 0);
+    assert_eq!(texts(c, ".tp-label").await, ["Last 24 hours"]);
+    c.find(Locator::Id("time-picker")).await.unwrap().click().await.unwrap();
+    c.execute(
+        "document.getElementById('tp-from').value = '2024-08-01T00:00'; document.getElementById('tp-to').value = '2024-08-02T00:00';",
+        vec![],
+    )
+    .await
+    .unwrap();
+    c.find(Locator::Id("tp-apply")).await.unwrap().click().await.unwrap();
+    wait_js(
+        c,
+        "return new URLSearchParams(location.search).get('to') === '2024-08-02T00:00:00Z'",
+        "the absolute range",
+    )
+    .await;
+    let day = results(c).await;
+    assert_eq!(day, cli_count(data, "", &["--from", "2024-08-01T00:00:00Z", "--to", "2024-08-02T00:00:00Z"]));
+    assert!(day > 0 && day < 310);
+    let times = texts(c, "#events tr.ev td.t").await;
+    assert!(times.iter().all(|t| t.starts_with("2024-08-01")), "{times:?}");
+    shot(c, "06-time-range").await;
+
+    // Zoom by dragging across the histogram: the range becomes the dragged span.
+    c.goto(&format!("{base}/ui/explorer")).await.unwrap();
+    assert_eq!(results(c).await, 310);
+    c.execute(
+        "const svg = document.querySelector('#histogram svg'); const r = svg.getBoundingClientRect();
+         const at = (f) => ({ clientX: r.left + 44 + (r.width - 52) * f, clientY: r.top + 60, bubbles: true });
+         svg.dispatchEvent(new MouseEvent('mousedown', at(0.0)));
+         svg.dispatchEvent(new MouseEvent('mousemove', at(0.05)));
+         svg.dispatchEvent(new MouseEvent('mouseup', at(0.05)));",
+        vec![],
+    )
+    .await
+    .unwrap();
+    let zoomed = wait_js(
+        c,
+        "const p = new URLSearchParams(location.search); return p.get('from') && p.get('to') ? [p.get('from'), p.get('to')] : null",
+        "the zoomed range",
+    )
+    .await;
+    let (zf, zt) = (zoomed[0].as_str().unwrap().to_owned(), zoomed[1].as_str().unwrap().to_owned());
+    let z = results(c).await;
+    assert_eq!(z, cli_count(data, "", &["--from", &zf, "--to", &zt]), "zoomed to {zf}..{zt}");
+    assert!(
+        z > 0 && z < 310,
+        "the first 5% of the span holds the July and August attacks, not the later ones: {z}"
+    );
+
+    // Dashboards: the list, then the overview over all time.
+    c.goto(&format!("{base}/ui/dashboards")).await.unwrap();
+    wait_js(c, "return document.querySelector('#dashboard-list .card')", "the dashboard list").await;
+    let names = texts(c, "#dashboard-list .card-title").await;
+    assert!(names[0].starts_with("CloudTrail overview"), "{names:?}");
+    c.find(Locator::Css("#dashboard-list .card")).await.unwrap().click().await.unwrap();
+    wait_js(
+        c,
+        "return location.pathname === '/ui/dashboards/overview' && document.querySelectorAll('.widget').length && \
+         !document.querySelector('.widget .loading')",
+        "the overview's widgets",
+    )
+    .await;
+    assert_eq!(texts(c, ".widget[data-widget='0'] .big-value").await, ["310"]);
+    let failed = cli_count(data, "outcome:failure", &[]);
+    assert_eq!(texts(c, ".widget[data-widget='1'] .big-value").await, [failed.to_string()]);
+    wait_js(c, "return document.querySelectorAll('.w-timeseries svg rect').length > 10", "time series bars")
+        .await;
+    wait_js(c, "return document.querySelectorAll('.w-timeseries path.marker').length", "signal markers")
+        .await;
+    assert!(texts(c, ".w-toplist .tl-row").await.len() >= 2);
+    assert!(texts(c, ".errors-box, .widget .error-box").await.is_empty(), "no widget failed");
+    shot(c, "07-dashboard").await;
+    // A copy of the overview, edited and saved.
+    c.find(Locator::Id("copy-dashboard")).await.unwrap().click().await.unwrap();
+    wait_js(c, "return document.getElementById('dashboard-editor')", "the dashboard editor").await;
+    c.execute(
+        "document.getElementById('dash-name').value = 'IAM board';
+         document.querySelector('.wedit .w-query').value = 'service:iam';",
+        vec![],
+    )
+    .await
+    .unwrap();
+    c.find(Locator::Id("save-dashboard")).await.unwrap().click().await.unwrap();
+    wait_js(
+        c,
+        "return !location.search.includes('edit') && document.querySelectorAll('.widget').length && !document.querySelector('.widget .loading')",
+        "the saved dashboard",
+    )
+    .await;
+    assert_eq!(texts(c, "#page-title").await, ["IAM board"]);
+    let iam = cli_count(data, "service:iam", &[]);
+    assert_eq!(texts(c, ".widget[data-widget='0'] .big-value").await, [iam.to_string()]);
+    shot(c, "07b-dashboard-edited").await;
+
+    // Signals: open the first one and acknowledge it.
+    c.goto(&format!("{base}/ui/signals")).await.unwrap();
+    wait_js(c, "return document.querySelector('#signal-list tr.sig')", "the signal list").await;
+    shot(c, "08-signals").await;
+    c.find(Locator::Css("#signal-list tr.sig")).await.unwrap().click().await.unwrap();
+    wait_js(c, "return document.getElementById('signal-acknowledged')", "the signal detail").await;
+    let runbook = texts(c, "#signal-runbook").await.join("");
+    assert!(runbook.len() > 20, "the rule's runbook is shown: {runbook:?}");
+    assert!(!texts(c, "#signal-events tr").await.is_empty(), "the matched events are shown");
+    let signal_id = c
+        .execute("return new URLSearchParams(location.search).get('signal')", vec![])
+        .await
+        .unwrap()
+        .as_str()
+        .unwrap()
+        .to_owned();
+    c.find(Locator::Id("signal-acknowledged")).await.unwrap().click().await.unwrap();
+    let line = wait_js(
+        c,
+        "const l = document.getElementById('signal-status-line'); return l && l.textContent.includes('acknowledged by alice') && l.textContent",
+        "the acknowledgement",
+    )
+    .await;
+    assert!(line.as_str().unwrap().contains("UTC"), "{line}");
+    shot(c, "09-signal-acknowledged").await;
+    let run = tw(data, &["signals", "--status", "acknowledged", "--format", "json"]).expect(0);
+    let acked: Value = serde_json::from_str(&run.stdout).unwrap();
+    let acked = acked.as_array().unwrap();
+    assert_eq!(acked.len(), 1);
+    assert_eq!(acked[0]["id"], json!(signal_id));
+    assert_eq!(acked[0]["status_by"], "alice");
+
+    // Rules and sources.
+    c.goto(&format!("{base}/ui/rules?rule=cloudtrail-stop-logging")).await.unwrap();
+    wait_js(c, "return document.getElementById('rule-query')", "the rule").await;
+    assert!(texts(c, "#rule-list tr.rule").await.len() > 80);
+    let detail = texts(c, "#rule-detail").await.join("");
+    assert!(!detail.contains("[object"), "{detail}");
+    assert!(!texts(c, "#rule-references li").await.is_empty());
+    c.execute("document.getElementById('replay-range').value = '1970-01-01'", vec![]).await.unwrap();
+    c.find(Locator::Id("replay-run")).await.unwrap().click().await.unwrap();
+    let sum = wait_js(
+        c,
+        "const s = document.querySelector('#replay-result .replay-sum'); return s && s.textContent",
+        "the dry run",
+    )
+    .await;
+    let sum = sum.as_str().unwrap();
+    assert!(sum.contains("would fire") && !sum.starts_with("0 "), "the stored StopLogging calls fire: {sum}");
+    assert!(!texts(c, "#replay-result tr").await.is_empty());
+    shot(c, "10-rules").await;
+    c.find(Locator::Id("rule-toggle")).await.unwrap().click().await.unwrap();
+    wait_js(
+        c,
+        "const d = document.getElementById('rule-detail'); return d && d.textContent.includes('disabled by alice')",
+        "the rule switched off",
+    )
+    .await;
+    assert_eq!(texts(c, "#rule-list tr[data-id=cloudtrail-stop-logging] .pill").await, ["off"]);
+    c.goto(&format!("{base}/ui/sources")).await.unwrap();
+    wait_js(c, "return document.querySelector('#sources tr[data-source=local]')", "the sources").await;
+    assert_eq!(texts(c, "#stat-events .stat-value").await, ["310"]);
+    shot(c, "11-sources").await;
+
+    // Live tail: an event ingested while the explorer watches shows up on top.
+    c.goto(&format!("{base}/ui/explorer?q=service%3Asts")).await.unwrap();
+    let before = results(c).await;
+    c.find(Locator::Id("live")).await.unwrap().click().await.unwrap();
+    let mut record = common::stratus()
+        .into_iter()
+        .find(|r| r["eventSource"] == "sts.amazonaws.com")
+        .expect("a Stratus STS record");
+    let id = "0e2e0000-1111-4222-8333-444455556666";
+    record["eventID"] = json!(id);
+    record["eventTime"] = json!(chrono_like_now());
+    let fresh = dir_of(data).join("live");
+    common::write_log(&common::log_path(&fresh, "live"), &[record]);
+    tw(data, &["ingest", fresh.to_str().unwrap()]).expect(0);
+    wait_js(
+        c,
+        &format!("return document.querySelector('#events tr.ev.fresh[data-id=\"{id}\"]')"),
+        "the live event",
+    )
+    .await;
+    assert_eq!(texts(c, "#total").await, [(before + 1).to_string()]);
+    wait_js(
+        c,
+        &format!("const v = document.querySelector('.facet[data-field=service] .fv-count'); return v && v.textContent === '{}'", before + 1),
+        "the facets counting the live event",
+    )
+    .await;
+    shot(c, "12-live-tail").await;
+    c.find(Locator::Id("live")).await.unwrap().click().await.unwrap();
+    assert_eq!(
+        c.execute("return document.getElementById('live').classList.contains('on')", vec![]).await.unwrap(),
+        json!(false),
+        "paused"
+    );
+
+    // Logging out ends the session: pages send us back to the login.
+    c.find(Locator::Id("logout")).await.unwrap().click().await.unwrap();
+    wait_js(c, "return location.pathname === '/login'", "the login page after logout").await;
+    c.goto(&format!("{base}/ui/signals")).await.unwrap();
+    c.wait().for_element(Locator::Id("login-form")).await.unwrap();
+}
