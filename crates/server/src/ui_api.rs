@@ -223,16 +223,36 @@ pub async fn delete_dashboard(State(app): State<AppState>, Path(id): Path<String
     Ok(Json(json!({ "deleted": shown })))
 }
 
-/// `GET /api/v1/sources`: what was read, per source. (Configured AWS accounts and trails are
-/// listed here too once live ingestion keeps them.)
+/// `GET /api/v1/sources`: what was read, per source, and the health of every AWS trail that
+/// `trailwatch poll` reads (kept in the state by trailwatch-aws).
 pub async fn sources(State(app): State<AppState>) -> Result<Json<Value>> {
-    let (summaries, stats) = app
+    let (summaries, stats, health) = app
         .blocking(|i| {
             let s = i.state().source_summaries()?;
-            Ok((s, i.store()?.stats()?))
+            let health = trailwatch_aws::health::TrailHealth::all(&i.state())
+                .map_err(|e| ApiError::Internal(format!("trail health: {e}")))?;
+            Ok((s, i.store()?.stats()?, health))
         })
         .await?;
     let now = now_ms();
+    let trails: Vec<Value> = health
+        .iter()
+        .map(|t| {
+            // A trail is polled only while it logs (skipped ones have no health).
+            let s = t.summary(now, true);
+            json!({
+                "arn": t.arn, "name": t.name, "account": t.account, "bucket": t.bucket,
+                "last_file": t.last_file, "last_file_at": t.last_file_at,
+                "last_error": t.last_error, "last_error_at": t.last_error_at,
+                "polls": t.polls, "last_poll_at": t.last_poll_at,
+                "files_per_hour": s.files_per_hour, "events_per_hour": s.events_per_hour,
+                "lag_p50_ms": s.lag_p50_ms, "lag_p95_ms": s.lag_p95_ms, "silent": s.silent,
+                "lists_total": t.lists_total, "gets_total": t.gets_total,
+                "lists_per_day": s.lists_per_day, "gets_per_day": s.gets_per_day,
+                "cost_per_day_usd": s.cost_per_day, "events_excluded": t.events_excluded_total,
+            })
+        })
+        .collect();
     let sources: Vec<Value> = summaries
         .iter()
         .map(|s| {
@@ -248,7 +268,7 @@ pub async fn sources(State(app): State<AppState>) -> Result<Json<Value>> {
     Ok(Json(json!({
         "sources": sources,
         "store": { "events": stats.events, "oldest": stats.oldest, "newest": stats.newest },
-        "accounts": [],
+        "trails": trails,
     })))
 }
 

@@ -806,6 +806,41 @@ async fn sources_sum_the_files_read() {
     assert_eq!(sources[0]["errors"], 0);
     assert!(sources[0]["last_file_at"].as_i64().unwrap() > 0);
     assert_eq!(r.body["store"]["events"], 310);
+    assert_eq!(r.body["trails"], json!([]));
+
+    // The health `trailwatch poll` keeps for a trail: shown with its summary.
+    let now = chrono_now_ms();
+    let mut health = trailwatch_aws::health::TrailHealth {
+        arn: "arn:aws:cloudtrail:us-east-1:111122223333:trail/main".into(),
+        name: "main".into(),
+        account: "111122223333".into(),
+        bucket: "logs".into(),
+        poll_interval_secs: 300,
+        last_poll_lists: 4,
+        last_poll_at: Some(now),
+        lists_total: 40,
+        gets_total: 3,
+        ..Default::default()
+    };
+    health.file("AWSLogs/111122223333/CloudTrail/us-east-1/f.json.gz", now - 1000, 10, &[now - 61_000]);
+    health.last_error = Some("AccessDenied: s3:GetObject".into());
+    let mut state = State::open(&f.data().join("state.sqlite")).unwrap();
+    health.save(&mut state).unwrap();
+    drop(state);
+    let r = get(&f, "/api/v1/sources").await;
+    let trails = r.body["trails"].as_array().unwrap();
+    assert_eq!(trails.len(), 1, "{}", r.text);
+    let t = &trails[0];
+    assert_eq!(t["name"], "main");
+    assert_eq!(t["lag_p50_ms"], 60_000);
+    assert_eq!(t["silent"], false);
+    assert_eq!(t["lists_per_day"], 4.0 * 288.0);
+    assert_eq!(t["gets_total"], 3);
+    assert_eq!(t["last_error"], "AccessDenied: s3:GetObject");
+}
+
+fn chrono_now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64
 }
 
 #[tokio::test]

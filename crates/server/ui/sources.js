@@ -1,5 +1,6 @@
 // Sources: what was read, per source (files, events, errors, the last file and its lag), from
-// `/api/v1/sources`; configured AWS accounts and trails appear here when the server lists them.
+// `/api/v1/sources`, and the health of each AWS trail `trailwatch poll` reads (lag, rates,
+// request counts and cost, last error, silent trails flagged).
 
 import * as api from './api.js';
 import { h, fmtTime, fmtCount, fmtDuration } from './util.js';
@@ -21,8 +22,18 @@ export async function render(root, ctx) {
     r.sources.length
       ? h('table.sigtable#sources', h('thead', h('tr', ['Source', 'Files', 'Events', 'Bad records', 'Failed files', 'Last file read', 'Since', 'Last error'].map((t) => h('th', t)))), h('tbody', rows))
       : h('div.empty', 'Nothing read yet: run `trailwatch ingest PATH`.')));
-  if (r.accounts && r.accounts.length) {
-    root.append(h('section.panel', h('div.panel-head', h('span.panel-title', 'AWS accounts')),
-      h('table.sigtable', h('tbody', r.accounts.map((a) => h('tr', Object.values(a).map((v) => h('td', typeof v === 'object' ? JSON.stringify(v) : String(v)))))))));
-  }
+  const trails = r.trails || [];
+  const lag = (t) => t.lag_p50_ms == null ? '—' : `${fmtDuration(t.lag_p50_ms)} / ${fmtDuration(t.lag_p95_ms)}`;
+  const trailRows = trails.map((t) => h('tr', { 'data-trail': t.arn, class: t.silent || t.last_error ? 'warn' : '' },
+    h('td', h('div', t.name), h('div.sub', `${t.account} · s3://${t.bucket}`)),
+    h('td', t.silent ? h('span.status.status-open', 'silent') : h('span.status.status-resolved', 'ok')),
+    h('td.t', fmtTime(t.last_file_at)), h('td', lag(t)),
+    h('td.num', t.files_per_hour.toFixed(1)), h('td.num', fmtCount(Math.round(t.events_per_hour))),
+    h('td.num', `${fmtCount(t.lists_total)} / ${fmtCount(t.gets_total)}`), h('td.num', `$${t.cost_per_day_usd.toFixed(4)}`),
+    h('td.num', fmtCount(t.events_excluded)),
+    h('td.sub', t.last_error ? `${fmtTime(t.last_error_at)}: ${t.last_error}` : '—')));
+  root.append(h('section.panel', h('div.panel-head', h('span.panel-title', 'AWS trails')),
+    trails.length
+      ? h('table.sigtable#trails', h('thead', h('tr', ['Trail', 'Health', 'Last file', 'Lag p50 / p95', 'Files/h', 'Events/h', 'Lists / gets', 'Cost/day', 'Excluded', 'Last error'].map((x) => h('th', x)))), h('tbody', trailRows))
+      : h('div.empty', 'No AWS trail polled yet: configure [[accounts]] and run `trailwatch poll` (docs/AWS.md); `trailwatch doctor` checks the permissions.')));
 }
