@@ -91,6 +91,13 @@ impl TermTable {
 
     /// The entry `term` has, if any.
     fn find(&self, arena: &[u8], hash: u64, term: &[u8]) -> Option<usize> {
+        self.probe(hash, |e| {
+            e.len as usize == term.len() && &arena[e.start as usize..(e.start + e.len) as usize] == term
+        })
+    }
+
+    /// The first entry along `hash`'s probe sequence whose slot has its tag and that `accept`s.
+    fn probe(&self, hash: u64, accept: impl Fn(&Entry) -> bool) -> Option<usize> {
         let mask = self.slots.len() - 1;
         let mut i = self.home(hash);
         loop {
@@ -100,10 +107,7 @@ impl TermTable {
             }
             if slot >> 32 << 32 == Self::tag(hash) {
                 let id = (slot as u32 - 1) as usize;
-                let e = &self.entries[id];
-                if e.len as usize == term.len()
-                    && &arena[e.start as usize..(e.start + e.len) as usize] == term
-                {
+                if accept(&self.entries[id]) {
                     return Some(id);
                 }
             }
@@ -148,20 +152,9 @@ impl TermTable {
     /// Asks for the entry the first slot with `hash`'s tag names (if that slot is in cache by
     /// now, else this costs the wait it was meant to hide, once).
     fn prefetch_entry(&self, hash: u64) -> Option<&Entry> {
-        let mask = self.slots.len() - 1;
-        let mut i = self.home(hash);
-        loop {
-            let slot = self.slots[i];
-            if slot == 0 {
-                return None;
-            }
-            if slot >> 32 << 32 == Self::tag(hash) {
-                let e = &self.entries[(slot as u32 - 1) as usize];
-                prefetch(e);
-                return Some(e);
-            }
-            i = (i + 1) & mask;
-        }
+        let e = &self.entries[self.probe(hash, |_| true)?];
+        prefetch(e);
+        Some(e)
     }
 }
 
