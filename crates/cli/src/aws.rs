@@ -88,15 +88,8 @@ pub fn poll(data_dir: &Path, config: Option<&Path>, args: PollArgs, quiet: bool)
         .map_err(|e| Fail::system(format!("cannot create {}: {e}", data_dir.display())))?;
     let store = EmbeddedStore::open(data_dir, StoreOptions::default())?;
     let mut state = State::open(&data_dir.join("state.sqlite"))?;
-    let rules = if args.no_detect { Vec::new() } else { crate::detect::load_rules(&args.rules)? };
-    let mut detection = if args.no_detect {
-        None
-    } else {
-        let d = trailwatch_ingest::Detection::new(rules.clone(), Some(&state), args.dry_run, now_ms())
-            .map_err(Fail::system)?
-            .with_geo(c.geo.clone());
-        Some(if c.notifier.is_some() { d } else { d.without_notifications() })
-    };
+    let (rules, mut detection) =
+        crate::detect::ingest_detection(args.no_detect, &args.rules, args.dry_run, &state, &c)?;
     let observer = CliObserver {
         bar: None,
         all_errors: false,

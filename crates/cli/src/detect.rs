@@ -15,6 +15,27 @@ use crate::output::{self, human_count, time};
 use crate::query::time_range;
 use crate::{now_ms, open_store, Fail};
 
+/// The rules and the detection an ingest or a poll runs (none with `--no-detect`): with the
+/// state's rule state and switches, the GeoIP database, and notifications queued only when
+/// channels are configured (signals are recorded either way).
+pub fn ingest_detection(
+    no_detect: bool,
+    rules: &RuleArgs,
+    dry_run: bool,
+    state: &State,
+    config: &crate::config::Config,
+) -> Result<(Vec<Rule>, Option<Detection>), Fail> {
+    if no_detect {
+        return Ok((Vec::new(), None));
+    }
+    let rules = load_rules(rules)?;
+    let d = Detection::new(rules.clone(), Some(state), dry_run, now_ms())
+        .map_err(Fail::system)?
+        .with_geo(config.geo.clone());
+    let d = if config.notifier.is_some() { d } else { d.without_notifications() };
+    Ok((rules, Some(d)))
+}
+
 /// The built-in pack (unless left out) and the rules under `--rules`. Rules that do not load
 /// are reported and left out; the others run.
 pub fn load_rules(args: &RuleArgs) -> Result<Vec<Rule>, Fail> {

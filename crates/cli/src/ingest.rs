@@ -117,16 +117,8 @@ pub fn run(data_dir: &Path, config: Option<&Path>, args: IngestArgs, quiet: bool
         bar.enable_steady_tick(Duration::from_millis(200));
         bar
     });
-    let rules = if args.no_detect { Vec::new() } else { crate::detect::load_rules(&args.rules)? };
-    let mut detection = if args.no_detect {
-        None
-    } else {
-        let d = trailwatch_ingest::Detection::new(rules.clone(), Some(&state), args.dry_run, now_ms())
-            .map_err(Fail::system)?
-            .with_geo(config.geo.clone());
-        // Without channels nothing is queued; signals are still recorded.
-        Some(if config.notifier.is_some() { d } else { d.without_notifications() })
-    };
+    let (rules, mut detection) =
+        crate::detect::ingest_detection(args.no_detect, &args.rules, args.dry_run, &state, &config)?;
     let observer = CliObserver {
         bar,
         all_errors: args.all_errors,
