@@ -44,8 +44,87 @@ pub struct Builder {
     received: Vec<i64>,
     id_hash: Vec<u64>,
     columns: Vec<(KnownField, Column)>,
+    shapes: Shapes,
     blocks: BlockWriter,
     scratch: TermScratch,
+}
+
+/// Presence terms (`e`) by shape: the set of them an event has (which known fields have
+/// values, which raw paths lead to one) is shared by many events, so each event costs one
+/// lookup of its set here instead of ~80 term lookups in the big table. The postings of each
+/// presence term are made when the segment is written, from the shape of every document.
+#[derive(Default)]
+struct Shapes {
+    /// Shape key (its terms, each a varint length then the bytes) → shape number.
+    ids: HashMap<Box<[u8]>, u32, foldhash::fast::FixedState>,
+    /// The key bytes of all shapes, for the memory estimate.
+    key_bytes: usize,
+    /// Per document, its shape.
+    of_doc: Vec<u32>,
+    /// The key of the document being added.
+    key: Vec<u8>,
+}
+
+impl Shapes {
+    fn memory(&self) -> usize {
+        self.key_bytes + self.ids.capacity() * 32 + self.of_doc.capacity() * 4
+    }
+
+    /// Adds a term to the key of the document being added.
+    fn push_term(&mut self, term: &[u8]) {
+        let mut varint = [0u8; 10];
+        let n = put_varint_into(&mut varint, term.len() as u64);
+        self.key.extend_from_slice(&varint[..n]);
+        self.key.extend_from_slice(term);
+    }
+
+    /// Ends the document being added: its key becomes its shape.
+    fn end_doc(&mut self) {
+        let id = match self.ids.get(self.key.as_slice()) {
+            Some(id) => *id,
+            None => {
+                let id = self.ids.len() as u32;
+                self.key_bytes += self.key.len();
+                self.ids.insert(self.key.as_slice().into(), id);
+                id
+            }
+        };
+        self.of_doc.push(id);
+        self.key.clear();
+    }
+
+    /// Every presence term with its documents (ascending), sorted by term.
+    fn postings(&self) -> Result<Vec<(&[u8], Vec<u32>)>> {
+        let mut term_ids: HashMap<&[u8], u32, FxBuildHasher> = HashMap::default();
+        let mut terms: Vec<&[u8]> = Vec::new();
+        let mut of_shape: Vec<Vec<u32>> = vec![Vec::new(); self.ids.len()];
+        for (key, &shape) in &self.ids {
+            let mut c = crate::codec::Cursor::new(key);
+            while !c.is_done() {
+                let len = c.varint()? as usize;
+                let term = c.take(len)?;
+                let next = terms.len() as u32;
+                let id = *term_ids.entry(term).or_insert(next);
+                if id == next {
+                    terms.push(term);
+                }
+                of_shape[shape as usize].push(id);
+            }
+        }
+        let mut docs: Vec<Vec<u32>> = vec![Vec::new(); terms.len()];
+        for (doc, &shape) in self.of_doc.iter().enumerate() {
+            for &t in &of_shape[shape as usize] {
+                let list = &mut docs[t as usize];
+                // A term twice in one key (never made so, but cheap to be sure of) is one posting.
+                if list.last() != Some(&(doc as u32)) {
+                    list.push(doc as u32);
+                }
+            }
+        }
+        let mut out: Vec<(&[u8], Vec<u32>)> = terms.into_iter().zip(docs).collect();
+        out.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        Ok(out)
+    }
 }
 
 /// One term: where its bytes are in the arena and what the next posting needs.
@@ -280,6 +359,7 @@ impl Builder {
             received: Vec::new(),
             id_hash: Vec::new(),
             columns: columns().map(|f| (f, Column { starts: vec![0], ..Column::default() })).collect(),
+            shapes: Shapes::default(),
             blocks: BlockWriter::new()?,
             scratch: TermScratch::default(),
         })
@@ -296,6 +376,7 @@ impl Builder {
             + self.pool.memory()
             + self.time.capacity() * 24
             + self.blocks.memory()
+            + self.shapes.memory()
             + self
                 .columns
                 .iter()
@@ -312,11 +393,18 @@ impl Builder {
         let mut buf = std::mem::take(&mut self.scratch);
         self.doc_terms.clear();
         self.doc_bytes.clear();
-        for_each_term(event, &mut buf, &mut |t| {
-            let hash = self.hasher.hash_one(t);
-            self.doc_terms.push((hash, self.doc_bytes.len() as u32, t.len() as u32));
-            self.doc_bytes.extend_from_slice(t);
-        });
+        let shapes = &mut self.shapes;
+        for_each_term(
+            event,
+            &mut buf,
+            &mut |t| {
+                let hash = self.hasher.hash_one(t);
+                self.doc_terms.push((hash, self.doc_bytes.len() as u32, t.len() as u32));
+                self.doc_bytes.extend_from_slice(t);
+            },
+            &mut |t| shapes.push_term(t),
+        );
+        shapes.end_doc();
         let terms = std::mem::take(&mut self.doc_terms);
         let bytes = std::mem::take(&mut self.doc_bytes);
         // Three stages ahead of the term being posted: its slot's line is asked for, then the
@@ -416,7 +504,8 @@ impl Builder {
         Ok(docs)
     }
 
-    /// The sorted dictionary and the posting lists.
+    /// The sorted dictionary and the posting lists: the table's terms and the presence terms
+    /// made from the shapes, merged in term order.
     fn write_terms(&mut self, file: &mut SegmentFile) -> Result<()> {
         let arena = &self.arena;
         let bytes = |e: &Entry| &arena[e.start as usize..(e.start + e.len) as usize];
@@ -438,10 +527,16 @@ impl Builder {
         order.sort_unstable_by(|(ka, a), (kb, b)| {
             ka.cmp(kb).then_with(|| bytes(&entries[*a as usize]).cmp(bytes(&entries[*b as usize])))
         });
+        let shapes = std::mem::take(&mut self.shapes);
+        let presence = shapes.postings()?;
+        let mut presence = presence.iter().peekable();
         let mut dict = DictWriter::new(file)?;
         let mut docs = Vec::new();
         for &(_, id) in &order {
             let e = &entries[id as usize];
+            while let Some((term, list)) = presence.next_if(|(t, _)| *t < bytes(e)) {
+                dict.add(file, term, list)?;
+            }
             docs.clear();
             let mut d = e.first;
             docs.push(d);
@@ -454,6 +549,9 @@ impl Builder {
                 Ok(())
             })?;
             dict.add(file, bytes(e), &docs)?;
+        }
+        for (term, list) in presence {
+            dict.add(file, term, list)?;
         }
         dict.finish(file)
     }

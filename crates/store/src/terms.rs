@@ -238,8 +238,17 @@ impl Keywords {
     }
 }
 
-/// Calls `f` with every term of `event`. A term may come more than once (the same word twice).
-pub fn for_each_term(event: &Event, scratch: &mut TermScratch, f: &mut dyn FnMut(&[u8])) {
+/// Calls `f` with every term of `event` but its presence terms (`e`), and `presence` with
+/// those, each once and in the same order for events of the same shape (known fields in
+/// catalogue order, then raw paths in document order). A term given to `f` may come more
+/// than once (the same word twice). The builder keeps presence terms apart: most events share
+/// their set with many others, so a set is looked up once per event, not each of its terms.
+pub fn for_each_term(
+    event: &Event,
+    scratch: &mut TermScratch,
+    f: &mut dyn FnMut(&[u8]),
+    presence: &mut dyn FnMut(&[u8]),
+) {
     let TermScratch { buf, own, raw } = scratch;
     for &field in KnownField::ALL {
         if field.kind() == FieldKind::Time {
@@ -250,7 +259,7 @@ pub fn for_each_term(event: &Event, scratch: &mut TermScratch, f: &mut dyn FnMut
             buf.clear();
             buf.push(EXISTS);
             buf.extend_from_slice(field.name().as_bytes());
-            f(buf);
+            presence(buf);
         }
         let n = field_number(field);
         own.clear();
@@ -293,7 +302,7 @@ pub fn for_each_term(event: &Event, scratch: &mut TermScratch, f: &mut dyn FnMut
         buf.push(EXISTS);
         buf.push(b'@');
         buf.extend_from_slice(p.as_bytes());
-        f(buf);
+        presence(buf);
     });
     buf.clear();
     buf.push(RAW);
@@ -388,8 +397,12 @@ mod tests {
             "list": [{"k": "v"}, "w"], "dot.key": "y", "nothing": null});
         let bytes = raw.to_string().into_bytes();
         let e = trailwatch_cloudtrail::normalize(raw, &bytes, &Default::default()).unwrap();
-        let mut terms = Vec::new();
-        for_each_term(&e, &mut TermScratch::default(), &mut |t| terms.push(t.to_vec()));
+        let (mut terms, mut presence) = (Vec::new(), Vec::new());
+        for_each_term(&e, &mut TermScratch::default(), &mut |t| terms.push(t.to_vec()), &mut |t| {
+            presence.push(t.to_vec())
+        });
+        assert!(presence.iter().all(|t| t[0] == EXISTS) && terms.iter().all(|t| t[0] != EXISTS));
+        terms.extend(presence);
         let has = |t: &[u8]| terms.iter().any(|x| x == t);
         let mut s = raw_prefix("a.B");
         s.extend_from_slice(b"sx");
