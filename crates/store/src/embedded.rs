@@ -1106,22 +1106,32 @@ impl EventStore for EmbeddedStore {
         // Only segments holding a later commit are looked at: usually the few newest ones.
         let fresh: Vec<(usize, &Arc<Live>)> =
             segs.iter().enumerate().filter(|(_, l)| l.entry.commit > after).collect();
-        let found: Vec<Vec<(u64, i64, u64, usize, u32)>> = fresh
+        // Per segment, the count and the last `limit` documents by (commit, time, id hash):
+        // a cursor far back (or 0) costs a count, not a list of every match.
+        type Key = (u64, i64, u64, usize, u32);
+        let found: Vec<(u64, Vec<Key>)> = fresh
             .par_iter()
             .map(|&(si, l)| {
                 let scope = l.committed_after(after);
                 let docs = eval(query, &l.seg, &scope, &mut RecordVerifier::default())?;
-                Ok(docs.iter().map(|d| (l.commit_of(d), l.seg.time(d), l.seg.id_hash(d), si, d)).collect())
+                let mut last =
+                    std::collections::BinaryHeap::with_capacity(limit.min(docs.len() as usize) + 1);
+                for d in &docs {
+                    let key = std::cmp::Reverse((l.commit_of(d), l.seg.time(d), l.seg.id_hash(d), si, d));
+                    if last.len() < limit {
+                        last.push(key);
+                    } else if last.peek().is_some_and(|top| key < *top) {
+                        last.pop();
+                        last.push(key);
+                    }
+                }
+                Ok((docs.len(), last.into_iter().map(|k| k.0).collect()))
             })
             .collect::<Result<_>>()?;
-        let mut found: Vec<_> = found.into_iter().flatten().collect();
-        let total = found.len() as u64;
-        if found.len() > limit {
-            let cut = found.len() - limit;
-            found.select_nth_unstable(cut);
-            found.drain(..cut);
-        }
+        let total = found.iter().map(|(n, _)| n).sum();
+        let mut found: Vec<Key> = found.into_iter().flat_map(|(_, keys)| keys).collect();
         found.sort_unstable();
+        found.drain(..found.len().saturating_sub(limit));
         let mut events = Vec::with_capacity(found.len());
         let mut cache: BlockCache = None;
         let mut cached_seg = usize::MAX;
