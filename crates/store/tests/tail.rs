@@ -34,7 +34,7 @@ fn record(commit: usize, n: usize) -> Value {
         "eventID": format!("c{commit}-e{n}"),
         "eventTime": iso(time),
         "eventSource": format!("{service}.amazonaws.com"),
-        "eventName": if n % 2 == 0 { "CreateThing" } else { "ListThings" },
+        "eventName": if n.is_multiple_of(2) { "CreateThing" } else { "ListThings" },
         "awsRegion": "us-east-1",
         "sourceIPAddress": "10.0.0.1",
         "userAgent": "aws-cli/2.15",
