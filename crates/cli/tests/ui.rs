@@ -117,6 +117,18 @@ fn cli_count(data: &Path, query: &str, range: &[&str]) -> usize {
 }
 
 /// Now, as CloudTrail writes times (seconds, UTC).
+/// How many requests the server answered on `route` (its metrics, read with the session).
+async fn requests(c: &Client, route: &str) -> u64 {
+    let script = "const done = arguments[arguments.length - 1];
+        fetch('/metrics').then((r) => r.text()).then(done, (e) => done('error ' + e));";
+    let text = c.execute_async(script, vec![]).await.unwrap();
+    let text = text.as_str().unwrap();
+    text.lines()
+        .filter(|l| l.starts_with(&format!("trailwatch_http_requests_total{{route=\"{route}\",")))
+        .map(|l| l.rsplit(' ').next().unwrap().parse::<u64>().unwrap())
+        .sum()
+}
+
 fn chrono_like_now() -> String {
     chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string()
 }
@@ -519,26 +531,32 @@ async fn drive(c: &Client, base: &str, data: &Path) {
     assert_eq!(texts(c, "#stat-events .stat-value").await, ["310"]);
     shot(c, "11-sources").await;
 
-    // Live tail: an event ingested while the explorer watches shows up on top.
+    // Live tail over Server-Sent Events: an event ingested while the explorer watches shows up
+    // on top, marked new, without the explorer searching again.
     c.goto(&format!("{base}/ui/explorer?q=service%3Asts")).await.unwrap();
     let before = results(c).await;
+    let searches = requests(c, "/api/v1/search").await;
     c.find(Locator::Id("live")).await.unwrap().click().await.unwrap();
-    let mut record = common::stratus()
+    let sts = common::stratus()
         .into_iter()
         .find(|r| r["eventSource"] == "sts.amazonaws.com")
         .expect("a Stratus STS record");
+    let ingest_sts = |id: &str, time: String| {
+        let mut record = sts.clone();
+        record["eventID"] = json!(id);
+        record["eventTime"] = json!(time);
+        let fresh = dir_of(data).join(format!("live-{id}"));
+        common::write_log(&common::log_path(&fresh, "live"), &[record]);
+        tw(data, &["ingest", fresh.to_str().unwrap()]).expect(0);
+    };
+    let on_top = |id: &str| {
+        format!(
+            "const r = document.querySelector('#events tbody tr.ev'); return r && r.dataset.id === '{id}' && r.classList.contains('fresh')"
+        )
+    };
     let id = "0e2e0000-1111-4222-8333-444455556666";
-    record["eventID"] = json!(id);
-    record["eventTime"] = json!(chrono_like_now());
-    let fresh = dir_of(data).join("live");
-    common::write_log(&common::log_path(&fresh, "live"), &[record]);
-    tw(data, &["ingest", fresh.to_str().unwrap()]).expect(0);
-    wait_js(
-        c,
-        &format!("return document.querySelector('#events tr.ev.fresh[data-id=\"{id}\"]')"),
-        "the live event",
-    )
-    .await;
+    ingest_sts(id, chrono_like_now());
+    wait_js(c, &on_top(id), "the live event on top").await;
     assert_eq!(texts(c, "#total").await, [(before + 1).to_string()]);
     wait_js(
         c,
@@ -546,13 +564,30 @@ async fn drive(c: &Client, base: &str, data: &Path) {
         "the facets counting the live event",
     )
     .await;
+    assert!(requests(c, "/api/v1/tail").await >= 1, "the tail is a stream");
+    assert_eq!(requests(c, "/api/v1/search").await, searches, "no polling searches");
     shot(c, "12-live-tail").await;
+
+    // Paused: what is stored meanwhile does not show (a late event: its time 20 minutes ago)...
     c.find(Locator::Id("live")).await.unwrap().click().await.unwrap();
     assert_eq!(
         c.execute("return document.getElementById('live').classList.contains('on')", vec![]).await.unwrap(),
         json!(false),
         "paused"
     );
+    let late = "0e2e0000-1111-4222-8333-444455557777";
+    let twenty_minutes_ago =
+        (chrono::Utc::now() - chrono::Duration::minutes(20)).format("%Y-%m-%dT%H:%M:%SZ").to_string();
+    ingest_sts(late, twenty_minutes_ago);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let shown = format!("return !!document.querySelector('#events tr.ev[data-id=\"{late}\"]')");
+    assert_eq!(c.execute(&shown, vec![]).await.unwrap(), json!(false), "paused, yet the event came");
+    // ... and comes on resuming, from where the tail was paused.
+    c.find(Locator::Id("live")).await.unwrap().click().await.unwrap();
+    wait_js(c, &on_top(late), "the event stored while paused, on top").await;
+    assert_eq!(texts(c, "#total").await, [(before + 2).to_string()]);
+    assert_eq!(texts(c, &format!("#events tr.ev[data-id=\"{id}\"]")).await.len(), 1, "no duplicate");
+    c.find(Locator::Id("live")).await.unwrap().click().await.unwrap();
 
     // Logging out ends the session: pages send us back to the login.
     c.find(Locator::Id("logout")).await.unwrap().click().await.unwrap();

@@ -28,6 +28,9 @@ pub enum ApiError {
     /// Too many failed logins; try again after this many seconds.
     #[error("too many failed logins; try again later")]
     RateLimited { retry_after_secs: u64 },
+    /// Every live tail the server keeps open at once is taken.
+    #[error("too many live tails are open (at most {limit}); try again later")]
+    TooManyTails { limit: usize },
     /// Anything else. The reason is logged, never sent: it may name files or SQL.
     #[error("internal error: {0}")]
     Internal(String),
@@ -78,6 +81,12 @@ impl IntoResponse for ApiError {
                 let mut r = (StatusCode::TOO_MANY_REQUESTS, Json(serde_json::json!({ "error": message })))
                     .into_response();
                 r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs.max(1)));
+                return r;
+            }
+            ApiError::TooManyTails { .. } => {
+                let mut r = (StatusCode::SERVICE_UNAVAILABLE, Json(serde_json::json!({ "error": message })))
+                    .into_response();
+                r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(5));
                 return r;
             }
             ApiError::Internal(reason) => {

@@ -14,6 +14,7 @@ mod metrics;
 mod openapi;
 mod ratelimit;
 pub mod signals;
+pub mod tail;
 mod tls;
 pub mod ui;
 pub mod ui_api;
@@ -52,6 +53,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/api/v1/logout"),
     ("GET", "/api/v1/session"),
     ("GET", "/api/v1/search"),
+    ("GET", "/api/v1/tail"),
     ("GET", "/api/v1/facets"),
     ("GET", "/api/v1/histogram"),
     ("GET", "/api/v1/events/{id}"),
@@ -83,6 +85,8 @@ pub struct Options {
     pub login_limits: LoginLimits,
     /// How often the store looks for commits of a running ingest, at most.
     pub refresh_every: Duration,
+    /// How often a live tail asks the store for new events.
+    pub tail_every: Duration,
 }
 
 impl Default for Options {
@@ -92,6 +96,7 @@ impl Default for Options {
             secure_cookies: false,
             login_limits: LoginLimits::default(),
             refresh_every: Duration::from_secs(1),
+            tail_every: Duration::from_secs(1),
         }
     }
 }
@@ -110,6 +115,11 @@ pub struct Inner {
     refreshed: Mutex<Instant>,
     /// Password hashing is costly in memory and time: a few at a time.
     hashing: tokio::sync::Semaphore,
+    /// Live tails open, at most [`tail::MAX_TAILS`].
+    tails: Arc<tokio::sync::Semaphore>,
+    /// Set when the server shuts down: live tails end (a graceful shutdown waits for every
+    /// response to end, and theirs never would).
+    closing: tokio::sync::watch::Sender<bool>,
 }
 
 impl AppState {
@@ -128,6 +138,8 @@ impl AppState {
             metrics: metrics::Metrics::default(),
             refreshed: Mutex::new(Instant::now()),
             hashing: tokio::sync::Semaphore::new(2),
+            tails: Arc::new(tokio::sync::Semaphore::new(tail::MAX_TAILS)),
+            closing: tokio::sync::watch::Sender::new(false),
         }))
     }
 
@@ -175,6 +187,7 @@ pub fn app(state: AppState) -> Router {
         .route("/api/v1/logout", post(auth::logout))
         .route("/api/v1/session", get(auth::session))
         .route("/api/v1/search", get(api::search))
+        .route("/api/v1/tail", get(tail::tail))
         .route("/api/v1/facets", get(api::facets))
         .route("/api/v1/histogram", get(api::histogram))
         .route("/api/v1/events/{id}", get(api::event))
@@ -219,6 +232,11 @@ pub async fn serve(
     tls: Option<&TlsFiles>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), Error> {
+    let closing = state.0.clone();
+    let shutdown = async move {
+        shutdown.await;
+        closing.closing.send_replace(true);
+    };
     let router = app(state);
     let io = |e: std::io::Error| Error::Io(format!("serving: {e}"));
     match tls {

@@ -258,6 +258,12 @@ async fn every_route_answers_and_the_openapi_document_lists_exactly_the_routes()
             ("POST", _) => Some(json!({ "status": "acknowledged" })),
             _ => None,
         };
+        if *path == "/api/v1/tail" {
+            // A stream that never ends by itself: its first message is enough.
+            let mut tail = open_tail(&f, &uri, None).await;
+            assert_eq!(tail.next().await.1["events"], json!([]));
+            continue;
+        }
         let r = send(&f.app, bearer(method, &uri, &f.token, body)).await;
         let want = if (*method, *path) == ("POST", "/api/v1/dashboards") {
             StatusCode::CREATED
@@ -920,4 +926,173 @@ async fn a_dry_run_shows_what_a_rule_would_fire_and_saves_nothing() {
     assert_eq!(r.body["total"], 0, "{}", r.text);
     let r = send(&f.app, bearer("POST", &uri, &f.token, Some(json!({ "from": "yesterday" })))).await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
+}
+
+/// A live tail's Server-Sent Events, read as they come.
+struct Tail {
+    body: axum::body::BodyDataStream,
+    buffer: String,
+}
+
+impl Tail {
+    /// The next message (keep-alive comments skipped): its id and its data.
+    async fn next(&mut self) -> (u64, Value) {
+        use futures_util::StreamExt;
+        loop {
+            if let Some(end) = self.buffer.find("\n\n") {
+                let message: String = self.buffer.drain(..end + 2).collect();
+                let (mut id, mut data) = (None, None);
+                for line in message.lines() {
+                    if let Some(v) = line.strip_prefix("id:") {
+                        id = Some(v.trim().parse::<u64>().unwrap());
+                    } else if let Some(v) = line.strip_prefix("data:") {
+                        data = Some(serde_json::from_str::<Value>(v.trim()).unwrap());
+                    }
+                }
+                match (id, data) {
+                    (Some(id), Some(data)) => return (id, data),
+                    (None, None) => continue,
+                    other => panic!("a message without an id or data: {other:?} in {message:?}"),
+                }
+            }
+            let chunk = tokio::time::timeout(Duration::from_secs(20), self.body.next())
+                .await
+                .expect("no message within 20 s")
+                .expect("the stream ended")
+                .unwrap();
+            self.buffer.push_str(std::str::from_utf8(&chunk).unwrap());
+        }
+    }
+
+    /// No message within `wait` (keep-alive comments aside).
+    async fn quiet_for(&mut self, wait: Duration) {
+        if let Ok((id, data)) = tokio::time::timeout(wait, self.next()).await {
+            panic!("an unexpected message {id}: {data}");
+        }
+    }
+}
+
+async fn open_tail(f: &Fixture, uri: &str, last_event_id: Option<&str>) -> Tail {
+    let mut req = bearer("GET", uri, &f.token, None);
+    if let Some(id) = last_event_id {
+        req.headers_mut().insert("last-event-id", id.parse().unwrap());
+    }
+    let res = f.app.clone().oneshot(req).await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.headers()[header::CONTENT_TYPE], "text/event-stream");
+    Tail { body: res.into_body().into_data_stream(), buffer: String::new() }
+}
+
+/// Ingests one Stratus record with a new event id (and an event time years ago, as a late
+/// event's would be) through another writer, as `trailwatch ingest` beside the server would.
+fn ingest_one(f: &Fixture, id: &str) {
+    let stratus = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../cloudtrail/tests/data/stratus/aws.defense-evasion.cloudtrail-stop.jsonl");
+    let line = std::fs::read_to_string(stratus).unwrap().lines().next().unwrap().to_owned();
+    let mut record: Value = serde_json::from_str(&line).unwrap();
+    record["eventID"] = json!(id);
+    let logs = f.dir.path().join(format!("more-{id}"));
+    std::fs::create_dir_all(&logs).unwrap();
+    std::fs::write(logs.join("more.jsonl"), format!("{record}\n")).unwrap();
+    let writer = EmbeddedStore::open(&f.data(), StoreOptions::default()).unwrap();
+    let mut state = State::open(&f.data().join("state.sqlite")).unwrap();
+    struct Quiet;
+    impl trailwatch_ingest::Observer for Quiet {}
+    let options = trailwatch_ingest::IngestOptions { now_ms: chrono_now(), ..Default::default() };
+    trailwatch_ingest::ingest(&[logs], &writer, &mut state, &options, &Quiet, None).unwrap();
+}
+
+fn ids_of(message: &Value) -> Vec<String> {
+    message["events"].as_array().unwrap().iter().map(|e| e["id"].as_str().unwrap().to_owned()).collect()
+}
+
+fn fast_tails() -> Fixture {
+    fixture_with(Options {
+        refresh_every: Duration::ZERO,
+        tail_every: Duration::from_millis(20),
+        ..Options::default()
+    })
+}
+
+#[tokio::test]
+async fn a_live_tail_streams_what_an_ingest_commits_and_resumes_from_last_event_id() {
+    let f = fast_tails();
+    let r = send(&f.app, Request::get("/api/v1/tail").body(Body::empty()).unwrap()).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{}", r.text);
+    let q = "/api/v1/tail?q=service%3Acloudtrail%20action%3AStopLogging";
+    let mut tail = open_tail(&f, q, None).await;
+    // From now: the first message says where the stream starts, with no events.
+    let (start, first) = tail.next().await;
+    assert_eq!((ids_of(&first).len(), &first["total"]), (0, &json!(0)));
+    let searched = get(&f, "/api/v1/search?limit=1").await;
+    assert_eq!(searched.body["cursor"], start, "a search answer carries the same cursor");
+    tail.quiet_for(Duration::from_millis(300)).await;
+
+    ingest_one(&f, "00000000-0000-4000-8000-00000000000a");
+    let (after_a, m) = tail.next().await;
+    assert!(after_a > start);
+    assert_eq!(ids_of(&m), ["00000000-0000-4000-8000-00000000000a"]);
+    assert_eq!(m["total"], 1);
+    // Same shape as a search answer's events.
+    let from_search = get(&f, "/api/v1/events/00000000-0000-4000-8000-00000000000a").await.body;
+    assert_eq!(m["events"][0], from_search);
+    drop(tail);
+
+    // The client was away while b was stored: resuming from the last id it got gives b only.
+    ingest_one(&f, "00000000-0000-4000-8000-00000000000b");
+    let mut resumed = open_tail(&f, q, Some(&after_a.to_string())).await;
+    let (after_b, m) = resumed.next().await;
+    assert_eq!(ids_of(&m), ["00000000-0000-4000-8000-00000000000b"]);
+    assert!(after_b > after_a);
+    resumed.quiet_for(Duration::from_millis(300)).await;
+    ingest_one(&f, "00000000-0000-4000-8000-00000000000c");
+    let (_, m) = resumed.next().await;
+    assert_eq!(ids_of(&m), ["00000000-0000-4000-8000-00000000000c"]);
+    // Last-Event-ID takes the place of after; after alone works too.
+    let mut again = open_tail(&f, &format!("{q}&after={start}"), Some(&after_b.to_string())).await;
+    assert_eq!(ids_of(&again.next().await.1), ["00000000-0000-4000-8000-00000000000c"]);
+    let mut from_start = open_tail(&f, &format!("{q}&after={start}"), None).await;
+    let (_, m) = from_start.next().await;
+    assert_eq!(m["total"], 3);
+    assert_eq!(ids_of(&m).len(), 3);
+    // Events the query does not match never come.
+    let mut other = open_tail(&f, "/api/v1/tail?q=service%3Aec2", Some(&start.to_string())).await;
+    assert_eq!(other.next().await.1["total"], 0);
+    other.quiet_for(Duration::from_millis(200)).await;
+}
+
+#[tokio::test]
+async fn a_live_tail_refuses_bad_queries_and_cursors_before_streaming() {
+    let f = fast_tails();
+    let r = get(&f, "/api/v1/tail?q=service%3Aiam%20AND%20(").await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text);
+    assert!(r.body["column"].as_u64().unwrap() >= 17, "{}", r.text);
+    let r = get(&f, "/api/v1/tail?after=-1").await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text);
+    for bad in ["abc", "-3", "1.5", ""] {
+        let mut req = bearer("GET", "/api/v1/tail", &f.token, None);
+        req.headers_mut().insert("last-event-id", bad.parse().unwrap());
+        let r = send(&f.app, req).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "Last-Event-ID {bad:?}: {}", r.text);
+        assert!(r.body["error"].as_str().unwrap().contains("Last-Event-ID"), "{}", r.text);
+    }
+}
+
+#[tokio::test]
+async fn at_most_64_live_tails_are_open_at_once() {
+    let f = fast_tails();
+    let mut open = Vec::new();
+    for _ in 0..trailwatch_server::tail::MAX_TAILS {
+        let mut t = open_tail(&f, "/api/v1/tail", None).await;
+        t.next().await;
+        open.push(t);
+    }
+    let r = get(&f, "/api/v1/tail").await;
+    assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE, "{}", r.text);
+    assert!(r.body["error"].as_str().unwrap().contains("live tails"), "{}", r.text);
+    assert!(r.headers.contains_key(header::RETRY_AFTER));
+    // A client going away gives its place back.
+    open.pop();
+    let mut t = open_tail(&f, "/api/v1/tail", None).await;
+    t.next().await;
 }

@@ -1,6 +1,7 @@
 // The explorer: query bar (errors shown at their column), histogram (drag to zoom, split by a
-// field), facet sidebar (click to include, − to exclude), the event list with live tail, and
-// the event detail (normalized fields, the raw record, "search events like this").
+// field), facet sidebar (click to include, − to exclude), the event list with live tail
+// (Server-Sent Events from /api/v1/tail, pausable), and the event detail (normalized fields,
+// the raw record, "search events like this").
 
 import * as api from './api.js';
 import { h, clear, fmtTime, fmtCount, iso, addTerm, quote } from './util.js';
@@ -14,7 +15,14 @@ export const FACETS = [
 ];
 const SPLITS = [['', 'No split'], ...FACETS, ['actor.type', 'Actor type'], ['event_type', 'Event type']];
 const PAGE = 50;
-const TAIL_MS = 2000;
+/** How long a streamed-in event stays marked as new. */
+const FRESH_MS = 8000;
+/** After the stream fails for good (an error status), how long before trying again. */
+const RETRY_MS = 5000;
+
+// Whether Live is on, kept across the explorer's renders: a changed query (a new render)
+// restarts the tail from the new search.
+let liveWanted = false;
 
 const ACTOR_FIELDS = { kind: 'actor.type', access_key_id: 'actor.access_key', principal_id: 'actor.principal_id', invoked_by: 'actor.invoked_by' };
 
@@ -86,6 +94,10 @@ export async function render(root, ctx) {
   const seen = new Set();
   let offset = 0;
   let total = 0;
+  // The store's tail cursor as of the first page: the tail starts there, so events stored
+  // between the search and a click on Live still come.
+  let cursor = null;
+  let badQuery = false;
 
   const table = h('table.evtable', h('thead', h('tr', ['Time (UTC)', 'Service', 'Action', 'Actor', 'Source IP', 'Outcome', 'Title'].map((t) => h('th', t)))));
   const tbody = h('tbody');
@@ -107,6 +119,7 @@ export async function render(root, ctx) {
     try {
       const r = await api.get('/api/v1/search', { ...base, limit: PAGE, offset });
       if (!ctx.alive()) return;
+      if (offset === 0) cursor = r.cursor;
       total = r.total;
       countEl.textContent = fmtCount(total);
       for (const e of r.events) if (!seen.has(e.id)) { seen.add(e.id); tbody.append(row(e, false)); }
@@ -114,6 +127,7 @@ export async function render(root, ctx) {
       more.hidden = offset >= total;
       if (!r.events.length && offset === 0) listEl.append(h('div.empty#no-events', 'No events match this query in this time range.'));
     } catch (e) {
+      badQuery = e.status === 400;
       if (e.status === 400 && e.column !== undefined) showQueryError(e);
       else if (e.status === 400) showQueryError(e);
       else listEl.append(h('div.error-box', e.message));
@@ -172,29 +186,76 @@ export async function render(root, ctx) {
     }));
   }
 
-  // Live tail: the newest events of the query, polled; new ones are put on top.
-  let timer = null;
-  async function tail() {
-    try {
-      const r = await api.get('/api/v1/search', { q, from, to, limit: 100 });
-      if (!ctx.alive() || !timer) return;
-      const fresh = r.events.filter((e) => !seen.has(e.id)).reverse();
-      for (const e of fresh) { seen.add(e.id); tbody.prepend(row(e, true)); }
-      if (fresh.length) { total = r.total; countEl.textContent = fmtCount(total); loadHistogram(); loadFacets(); }
-      liveBtn.title = `Live tail: last checked ${fmtTime(Date.now())}`;
-    } catch (_) { /* the next poll tries again */ }
-  }
+  // Live tail: an EventSource on /api/v1/tail from the cursor; each message brings the events
+  // committed since the previous one (late ones too), put on top. Pausing closes the stream and
+  // keeps the cursor, so resuming misses nothing.
+  let source = null;
+  let retry = null;
+  const newNote = h('div.tail-note#tail-more');
+  newNote.hidden = true;
+  listEl.prepend(newNote);
+  let unseen = 0;
+  let refreshTimer = null;
+  const onMessage = (ev) => {
+    if (!ctx.alive() || !source) return;
+    cursor = Number(ev.lastEventId);
+    const m = JSON.parse(ev.data);
+    const fresh = m.events.filter((e) => !seen.has(e.id));
+    for (const e of fresh) {
+      seen.add(e.id);
+      const tr = row(e, true);
+      tbody.prepend(tr);
+      setTimeout(() => tr.classList.remove('fresh'), FRESH_MS);
+    }
+    if (m.total > m.events.length) {
+      unseen += m.total - m.events.length;
+      newNote.hidden = false;
+      newNote.textContent = `+${fmtCount(unseen)} more new events not shown: search again to see them`;
+    }
+    if (m.total > 0) {
+      document.getElementById('no-events')?.remove();
+      total += m.total;
+      countEl.textContent = fmtCount(total);
+      // Several messages in a row redraw the histogram and facets once.
+      clearTimeout(refreshTimer);
+      refreshTimer = setTimeout(() => { if (ctx.alive()) { loadHistogram(); loadFacets(); } }, 300);
+    }
+    liveBtn.title = `Live tail: last message ${fmtTime(Date.now())}`;
+  };
+  const open = () => {
+    if (badQuery) { liveBtn.title = 'Live tail: fix the query first'; return; }
+    const u = new URL('/api/v1/tail', location.origin);
+    if (q) u.searchParams.set('q', q);
+    if (cursor !== null && cursor !== undefined) u.searchParams.set('after', cursor);
+    source = new EventSource(u);
+    source.onmessage = onMessage;
+    source.onerror = () => {
+      // The browser reconnects by itself (with Last-Event-ID) unless the server answered with
+      // an error status; then try again a little later, from the cursor.
+      if (!source || source.readyState !== EventSource.CLOSED) return;
+      source = null;
+      liveBtn.title = 'Live tail: the server refused the stream; trying again';
+      retry = setTimeout(() => { retry = null; if (liveWanted && ctx.alive() && !source) open(); }, RETRY_MS);
+    };
+  };
+  const close = () => {
+    if (source) { source.close(); source = null; }
+    if (retry) { clearTimeout(retry); retry = null; }
+  };
   const setLive = (on) => {
+    liveWanted = on;
     liveBtn.classList.toggle('on', on);
     liveBtn.lastChild.textContent = on ? 'Live · pause' : 'Live';
-    if (on && !timer) { timer = setInterval(tail, TAIL_MS); tail(); }
-    if (!on && timer) { clearInterval(timer); timer = null; }
+    if (on && !source) open();
+    if (!on) close();
   };
-  liveBtn.addEventListener('click', () => setLive(!timer));
+  liveBtn.addEventListener('click', () => setLive(!liveWanted));
 
   if (eventId) showDetail(detailEl, eventId, q, go);
   await Promise.all([loadPage(), loadHistogram(), loadFacets()]);
-  return () => setLive(false);
+  if (liveWanted && ctx.alive()) setLive(true);
+  // Leaving the page (or changing the query) closes the stream; Live stays wanted.
+  return () => { close(); clearTimeout(refreshTimer); };
 }
 
 function valueButtons(field, value, q, go) {

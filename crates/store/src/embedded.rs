@@ -29,7 +29,8 @@ use crate::segment::{Block, Segment};
 use crate::terms::is_facetable;
 use crate::{
     AddStats, Error, EventStore, FacetRequest, FacetResult, FacetValue, Histogram, HistogramRequest,
-    NewEvent, Order, Result, SearchRequest, SearchResult, Series, StoreStats, StoredEvent, TimeRange,
+    NewEvent, Order, Result, SearchRequest, SearchResult, Series, StoreStats, StoredEvent, TailPage,
+    TimeRange,
 };
 
 /// Most buckets a histogram may have.
@@ -66,11 +67,27 @@ struct ManifestSegment {
     /// A file of deleted documents (a serialized bitmap), when some are.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     deleted: Option<String>,
+    /// The commit that stored the segment's documents; for a merge, the latest commit of any of
+    /// them. 0 in stores written before commits were numbered.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    commit: u64,
+    /// For a merge of documents stored by several commits: the file saying which commit stored
+    /// which documents (see [`write_commit_runs`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    commits: Option<String>,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, Default)]
 struct Manifest {
     format: u32,
+    /// The number of the last commit that stored events (0 before the first, and in stores
+    /// written before commits were numbered). Only ever grows: the live tail's cursor.
+    #[serde(default)]
+    commit: u64,
     segments: Vec<ManifestSegment>,
 }
 
@@ -79,6 +96,98 @@ struct Live {
     entry: ManifestSegment,
     seg: Segment,
     live: RoaringBitmap,
+    /// Which commit stored which documents, as (first document, commit) runs, when not all by
+    /// `entry.commit`.
+    runs: Option<Vec<(u32, u64)>>,
+}
+
+impl Live {
+    /// The commit that stored `doc`.
+    fn commit_of(&self, doc: u32) -> u64 {
+        match &self.runs {
+            None => self.entry.commit,
+            Some(runs) => {
+                let i = runs.partition_point(|(first, _)| *first <= doc);
+                runs[i.max(1) - 1].1
+            }
+        }
+    }
+
+    /// The live documents stored by a commit after `after`.
+    fn committed_after(&self, after: u64) -> RoaringBitmap {
+        if self.entry.commit <= after {
+            return RoaringBitmap::new();
+        }
+        let Some(runs) = &self.runs else { return self.live.clone() };
+        let mut docs = RoaringBitmap::new();
+        for (k, (first, commit)) in runs.iter().enumerate() {
+            if *commit > after {
+                let end = runs.get(k + 1).map_or(self.seg.docs, |r| r.0);
+                docs.insert_range(*first..end);
+            }
+        }
+        docs & &self.live
+    }
+}
+
+/// The (first document, commit) runs of a merge of `inputs`, in their order.
+fn merged_runs(inputs: &[Arc<Live>]) -> Vec<(u32, u64)> {
+    let mut runs: Vec<(u32, u64)> = Vec::new();
+    let mut n = 0u32;
+    let mut push = |at: u32, commit: u64| {
+        if runs.last().is_none_or(|r| r.1 != commit) {
+            runs.push((at, commit));
+        }
+    };
+    for l in inputs {
+        if l.runs.is_none() {
+            if !l.live.is_empty() {
+                push(n, l.entry.commit);
+            }
+            n += l.live.len() as u32;
+            continue;
+        }
+        for d in &l.live {
+            push(n, l.commit_of(d));
+            n += 1;
+        }
+    }
+    runs
+}
+
+/// Writes commit runs to `path`: per run, its first document (u32) and its commit (u64),
+/// little-endian.
+fn write_commit_runs(path: &Path, runs: &[(u32, u64)]) -> Result<()> {
+    let io = |e: std::io::Error| Error::Directory(format!("cannot write {}: {e}", path.display()));
+    let mut bytes = Vec::with_capacity(runs.len() * 12);
+    for (first, commit) in runs {
+        bytes.extend_from_slice(&first.to_le_bytes());
+        bytes.extend_from_slice(&commit.to_le_bytes());
+    }
+    let mut f = File::create(path).map_err(io)?;
+    std::io::Write::write_all(&mut f, &bytes).map_err(io)?;
+    f.sync_all().map_err(io)
+}
+
+fn read_commit_runs(path: &Path, docs: u32) -> Result<Vec<(u32, u64)>> {
+    let bytes =
+        std::fs::read(path).map_err(|e| Error::Directory(format!("cannot read {}: {e}", path.display())))?;
+    let damaged = || Error::Directory(format!("{} is damaged", path.display()));
+    if bytes.is_empty() || !bytes.len().is_multiple_of(12) {
+        return Err(damaged());
+    }
+    let runs: Vec<(u32, u64)> = bytes
+        .chunks_exact(12)
+        .map(|c| {
+            let first = u32::from_le_bytes(c[..4].try_into().expect("4 bytes"));
+            (first, u64::from_le_bytes(c[4..].try_into().expect("8 bytes")))
+        })
+        .collect();
+    let ordered = runs.windows(2).all(|w| w[0].0 < w[1].0);
+    if runs[0].0 != 0 || !ordered || runs.last().is_some_and(|r| r.0 >= docs.max(1)) {
+        return Err(damaged());
+    }
+    Ok(runs)
 }
 
 pub struct EmbeddedStore {
@@ -125,9 +234,19 @@ fn merge_while_due(shared: &Shared, names: &Names) -> Result<()> {
             inputs.iter().map(|l| crate::merge::Input { seg: &l.seg, live: &l.live }).collect();
         let docs = crate::merge::merge(&parts, &path)?;
         let entries: Vec<ManifestSegment> = inputs.iter().map(|l| l.entry.clone()).collect();
+        // The merged documents keep the commits that stored them (the live tail reads them).
+        let runs = merged_runs(&inputs);
+        let commit = runs.iter().map(|r| r.1).max().unwrap_or(0);
+        let commits = if runs.len() > 1 {
+            let file = format!("{name}.commits");
+            write_commit_runs(&names.dir.join(&file), &runs)?;
+            Some(file)
+        } else {
+            None
+        };
         drop(parts);
         drop(inputs);
-        shared.apply_merge(&entries, (name, docs))?;
+        shared.apply_merge(&entries, ManifestSegment { name, docs, deleted: None, commit, commits })?;
     }
     Ok(())
 }
@@ -270,7 +389,8 @@ fn builder_loop(rx: Receiver<Msg>, names: Arc<Names>, budget: usize) {
 /// What the store and its background merges share.
 struct Shared {
     index_dir: PathBuf,
-    segments: RwLock<Arc<Vec<Arc<Live>>>>,
+    /// The live segments and the manifest's commit number, read together.
+    segments: RwLock<(Arc<Vec<Arc<Live>>>, u64)>,
     /// Held across every read-modify-write of the manifest (commits, merges, retention).
     manifest: Mutex<()>,
 }
@@ -281,7 +401,7 @@ impl Shared {
         let text = match std::fs::read(&path) {
             Ok(t) => t,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Ok(Manifest { format: FORMAT, segments: Vec::new() })
+                return Ok(Manifest { format: FORMAT, commit: 0, segments: Vec::new() })
             }
             Err(e) => return Err(Error::Directory(format!("cannot read {}: {e}", path.display()))),
         };
@@ -332,6 +452,10 @@ impl Shared {
                 continue;
             }
             let seg = Segment::open(&self.index_dir.join(format!("{}.seg", entry.name)), &entry.name)?;
+            let runs = match &entry.commits {
+                Some(f) => Some(read_commit_runs(&self.index_dir.join(f), seg.docs)?),
+                None => None,
+            };
             let mut live = RoaringBitmap::new();
             live.insert_range(0..seg.docs);
             if let Some(d) = &entry.deleted {
@@ -342,32 +466,40 @@ impl Shared {
                     .map_err(|e| Error::Directory(format!("{} is damaged: {e}", path.display())))?;
                 live -= deleted;
             }
-            out.push(Arc::new(Live { entry, seg, live }));
+            out.push(Arc::new(Live { entry, seg, live, runs }));
         }
-        *self.segments.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(out);
+        *self.segments.write().unwrap_or_else(|p| p.into_inner()) = (Arc::new(out), m.commit);
         Ok(())
     }
 
     fn segments(&self) -> Arc<Vec<Arc<Live>>> {
+        self.snapshot().0
+    }
+
+    /// The live segments and the commit number of the manifest naming them.
+    fn snapshot(&self) -> (Arc<Vec<Arc<Live>>>, u64) {
         self.segments.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     /// Replaces the merged segments by their merge in the manifest, unless they changed since
     /// (a retention run deleted from them): then the merge is dropped.
-    fn apply_merge(&self, inputs: &[ManifestSegment], (name, docs): (String, u32)) -> Result<()> {
+    fn apply_merge(&self, inputs: &[ManifestSegment], merged: ManifestSegment) -> Result<()> {
         let _manifest = self.manifest.lock().unwrap_or_else(|p| p.into_inner());
-        let segs = self.segments();
+        let (segs, commit) = self.snapshot();
         let current: Vec<ManifestSegment> = segs.iter().map(|l| l.entry.clone()).collect();
         if !inputs.iter().all(|i| current.contains(i)) {
-            let _ = std::fs::remove_file(self.index_dir.join(format!("{name}.seg")));
+            let _ = std::fs::remove_file(self.index_dir.join(format!("{}.seg", merged.name)));
+            if let Some(f) = &merged.commits {
+                let _ = std::fs::remove_file(self.index_dir.join(f));
+            }
             return Ok(());
         }
-        let mut m = Manifest { format: FORMAT, segments: Vec::with_capacity(current.len()) };
+        let mut m = Manifest { format: FORMAT, commit, segments: Vec::with_capacity(current.len()) };
         let mut placed = false;
         for e in current {
             if inputs.contains(&e) {
                 if !placed {
-                    m.segments.push(ManifestSegment { name: name.clone(), docs, deleted: None });
+                    m.segments.push(merged.clone());
                     placed = true;
                 }
             } else {
@@ -378,8 +510,8 @@ impl Shared {
         self.refresh()?;
         for i in inputs {
             let _ = std::fs::remove_file(self.index_dir.join(format!("{}.seg", i.name)));
-            if let Some(d) = &i.deleted {
-                let _ = std::fs::remove_file(self.index_dir.join(d));
+            for f in i.deleted.iter().chain(&i.commits) {
+                let _ = std::fs::remove_file(self.index_dir.join(f));
             }
         }
         Ok(())
@@ -403,7 +535,7 @@ impl EmbeddedStore {
             options,
             shared: Arc::new(Shared {
                 index_dir,
-                segments: RwLock::new(Arc::new(Vec::new())),
+                segments: RwLock::new((Arc::new(Vec::new()), 0)),
                 manifest: Mutex::new(()),
             }),
             writer: Mutex::new(None),
@@ -485,6 +617,7 @@ impl EmbeddedStore {
             .flat_map(|l| {
                 let mut v = vec![format!("{}.seg", l.entry.name)];
                 v.extend(l.entry.deleted.clone());
+                v.extend(l.entry.commits.clone());
                 v
             })
             .collect();
@@ -497,7 +630,7 @@ impl EmbeddedStore {
             if let Ok(n) = u64::from_str_radix(stem, 16) {
                 max = max.max(n + 1);
             }
-            let ours = name.ends_with(".seg") || name.contains(".del");
+            let ours = name.ends_with(".seg") || name.ends_with(".commits") || name.contains(".del");
             if ours && !live.contains(&name) {
                 let _ = std::fs::remove_file(entry.path());
             }
@@ -589,7 +722,14 @@ impl EmbeddedStore {
 
     /// The matching documents of every segment.
     fn matching(&self, query: &Query, range: TimeRange) -> Result<Vec<(Arc<Live>, RoaringBitmap)>> {
-        let segs = self.segments();
+        Self::matching_in(&self.segments(), query, range)
+    }
+
+    fn matching_in(
+        segs: &[Arc<Live>],
+        query: &Query,
+        range: TimeRange,
+    ) -> Result<Vec<(Arc<Live>, RoaringBitmap)>> {
         segs.par_iter()
             .map(|l| {
                 let scope = Self::scope(l, range);
@@ -641,14 +781,16 @@ impl EmbeddedStore {
         }
         if !written.is_empty() {
             let _manifest = self.shared.manifest.lock().unwrap_or_else(|p| p.into_inner());
-            let mut m = Manifest {
-                format: FORMAT,
-                segments: self.segments().iter().map(|l| l.entry.clone()).collect(),
-            };
+            let (segs, last) = self.shared.snapshot();
+            let commit = last + 1;
+            let mut m =
+                Manifest { format: FORMAT, commit, segments: segs.iter().map(|l| l.entry.clone()).collect() };
             m.segments.extend(written.into_iter().map(|(name, docs)| ManifestSegment {
                 name,
                 docs,
                 deleted: None,
+                commit,
+                commits: None,
             }));
             self.write_manifest(&m)?;
             self.refresh()?;
@@ -755,7 +897,8 @@ impl EventStore for EmbeddedStore {
     }
 
     fn search(&self, req: &SearchRequest) -> Result<SearchResult> {
-        let matched = self.matching(&req.query, req.range)?;
+        let (segs, cursor) = self.shared.snapshot();
+        let matched = Self::matching_in(&segs, &req.query, req.range)?;
         let total: u64 = matched.iter().map(|(_, d)| d.len()).sum();
         let want = req.offset.saturating_add(req.limit);
         // The first `want` documents by time (ties: segment order, then document order), per
@@ -794,7 +937,7 @@ impl EventStore for EmbeddedStore {
             }
             events.push(Self::read_event(&matched[si].0, d, &mut cache)?);
         }
-        Ok(SearchResult { total, events })
+        Ok(SearchResult { total, events, cursor })
     }
 
     fn count(&self, query: &Query, range: TimeRange) -> Result<u64> {
@@ -957,6 +1100,51 @@ impl EventStore for EmbeddedStore {
         Ok(Histogram { start, interval_ms: req.interval_ms, series })
     }
 
+    fn tail(&self, query: &Query, after: Option<u64>, limit: usize) -> Result<TailPage> {
+        let (segs, cursor) = self.shared.snapshot();
+        let Some(after) = after else { return Ok(TailPage { events: Vec::new(), cursor, total: 0 }) };
+        // Only segments holding a later commit are looked at: usually the few newest ones.
+        let fresh: Vec<(usize, &Arc<Live>)> =
+            segs.iter().enumerate().filter(|(_, l)| l.entry.commit > after).collect();
+        // Per segment, the count and the last `limit` documents by (commit, time, id hash):
+        // a cursor far back (or 0) costs a count, not a list of every match.
+        type Key = (u64, i64, u64, usize, u32);
+        let found: Vec<(u64, Vec<Key>)> = fresh
+            .par_iter()
+            .map(|&(si, l)| {
+                let scope = l.committed_after(after);
+                let docs = eval(query, &l.seg, &scope, &mut RecordVerifier::default())?;
+                let mut last =
+                    std::collections::BinaryHeap::with_capacity(limit.min(docs.len() as usize) + 1);
+                for d in &docs {
+                    let key = std::cmp::Reverse((l.commit_of(d), l.seg.time(d), l.seg.id_hash(d), si, d));
+                    if last.len() < limit {
+                        last.push(key);
+                    } else if last.peek().is_some_and(|top| key < *top) {
+                        last.pop();
+                        last.push(key);
+                    }
+                }
+                Ok((docs.len(), last.into_iter().map(|k| k.0).collect()))
+            })
+            .collect::<Result<_>>()?;
+        let total = found.iter().map(|(n, _)| n).sum();
+        let mut found: Vec<Key> = found.into_iter().flat_map(|(_, keys)| keys).collect();
+        found.sort_unstable();
+        found.drain(..found.len().saturating_sub(limit));
+        let mut events = Vec::with_capacity(found.len());
+        let mut cache: BlockCache = None;
+        let mut cached_seg = usize::MAX;
+        for &(_, _, _, si, d) in &found {
+            if si != cached_seg {
+                cache = None;
+                cached_seg = si;
+            }
+            events.push(Self::read_event(&segs[si], d, &mut cache)?);
+        }
+        Ok(TailPage { events, cursor, total })
+    }
+
     fn get(&self, id: &str) -> Result<Option<StoredEvent>> {
         let segs = self.segments();
         match self.find(&segs, id)? {
@@ -975,8 +1163,8 @@ impl EventStore for EmbeddedStore {
         // Events added but not committed yet are covered too.
         self.commit_locked(w)?;
         let _manifest = self.shared.manifest.lock().unwrap_or_else(|p| p.into_inner());
-        let segs = self.segments();
-        let mut m = Manifest { format: FORMAT, segments: Vec::new() };
+        let (segs, commit) = self.shared.snapshot();
+        let mut m = Manifest { format: FORMAT, commit, segments: Vec::new() };
         let mut removed = 0u64;
         let mut gone_files = Vec::new();
         for l in segs.iter() {
@@ -989,6 +1177,7 @@ impl EventStore for EmbeddedStore {
             if old.len() as u64 == l.live.len() {
                 gone_files.push(format!("{}.seg", l.entry.name));
                 gone_files.extend(l.entry.deleted.clone());
+                gone_files.extend(l.entry.commits.clone());
                 continue;
             }
             let mut entry = l.entry.clone();

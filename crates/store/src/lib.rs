@@ -97,6 +97,21 @@ pub struct SearchResult {
     /// How many events match in all (not only on this page).
     pub total: u64,
     pub events: Vec<StoredEvent>,
+    /// The tail cursor of the store as searched: [`EventStore::tail`] after it returns exactly
+    /// the events committed since (none of these, none missed).
+    pub cursor: u64,
+}
+
+/// What [`EventStore::tail`] found: events committed after a cursor.
+#[derive(Debug, Clone, Serialize)]
+pub struct TailPage {
+    /// In commit order (then by event time): the last `limit` of the new matching events when
+    /// there are more.
+    pub events: Vec<StoredEvent>,
+    /// Where the next call continues: past every event committed so far.
+    pub cursor: u64,
+    /// How many matching events were committed after the cursor given (not only those here).
+    pub total: u64,
 }
 
 #[derive(Debug, Clone)]
@@ -181,6 +196,10 @@ pub trait EventStore: Send + Sync {
     fn count(&self, query: &Query, range: TimeRange) -> Result<u64>;
     fn facets(&self, request: &FacetRequest) -> Result<FacetResult>;
     fn histogram(&self, request: &HistogramRequest) -> Result<Histogram>;
+    /// The events matching `query` that were committed after the cursor `after` (from a
+    /// [`TailPage`] or a [`SearchResult`]), whatever their event time: late events included.
+    /// `None` is "from now": no events, and the current cursor.
+    fn tail(&self, query: &Query, after: Option<u64>, limit: usize) -> Result<TailPage>;
     /// One event by id.
     fn get(&self, id: &str) -> Result<Option<StoredEvent>>;
     /// Deletes events older than `cutoff` (milliseconds) and commits; returns how many.
