@@ -44,7 +44,10 @@ impl Grant {
     /// `{"Effect": "Allow", "Action": [...], "Resource": [...]}`
     pub fn statement(&self) -> String {
         let quote = |v: &[String]| {
-            v.iter().map(|a| serde_json::to_string(a).expect("strings serialize")).collect::<Vec<_>>().join(", ")
+            v.iter()
+                .map(|a| serde_json::to_string(a).expect("strings serialize"))
+                .collect::<Vec<_>>()
+                .join(", ")
         };
         format!(
             "{{\"Effect\": \"Allow\", \"Action\": [{}], \"Resource\": [{}]}}",
@@ -127,7 +130,13 @@ pub fn kms_key_arn(
 
 /// The failed `kms:Decrypt` check of `object` (a trail's file), granting the key's real ARN
 /// when the object or the trail names it, else the placeholder (and the note says so).
-fn kms_check(object_key: Option<&str>, t: &Trail, region: &str, object: &str, error: (ErrorKind, String)) -> Check {
+fn kms_check(
+    object_key: Option<&str>,
+    t: &Trail,
+    region: &str,
+    object: &str,
+    error: (ErrorKind, String),
+) -> Check {
     let known = kms_key_arn(object_key, t.kms_key_id.as_deref(), region, t.owner());
     let (arn, resource, note) = match known {
         Some((arn, from)) => {
@@ -341,7 +350,9 @@ mod tests {
     fn the_kms_key_arn_comes_from_the_object_then_the_trail() {
         let key = "arn:aws:kms:eu-west-1:111111111111:key/1234abcd-12ab-34cd-56ef-1234567890ab";
         let other = "arn:aws:kms:eu-west-1:111111111111:key/ffff0000-12ab-34cd-56ef-1234567890ab";
-        let check = |object: Option<&str>, trail: Option<&str>| kms_key_arn(object, trail, "eu-west-1", "111111111111");
+        let check = |object: Option<&str>, trail: Option<&str>| {
+            kms_key_arn(object, trail, "eu-west-1", "111111111111")
+        };
         assert_eq!(check(Some(key), Some(other)), Some((key.to_owned(), "the object's SSEKMSKeyId")));
         assert_eq!(check(None, Some(other)), Some((other.to_owned(), "the trail's KmsKeyId")));
         assert_eq!(
@@ -374,7 +385,8 @@ mod tests {
     #[test]
     fn the_kms_statement_names_the_trails_key_or_says_it_is_unknown() {
         let key = "arn:aws:kms:eu-west-1:111111111111:key/1234abcd-12ab-34cd-56ef-1234567890ab";
-        let denied = || (ErrorKind::KmsDenied, "AccessDenied: not authorized to perform kms:Decrypt".to_owned());
+        let denied =
+            || (ErrorKind::KmsDenied, "AccessDenied: not authorized to perform kms:Decrypt".to_owned());
         let object = "s3://logs/AWSLogs/x.json.gz";
         let c = kms_check(None, &trail(Some(key)), "eu-west-1", object, denied());
         assert_eq!(
@@ -387,8 +399,17 @@ mod tests {
         assert!(report.policy().unwrap().contains(key));
 
         // The object's own key wins (the trail's key may have changed since).
-        let c = kms_check(Some("ffff0000-12ab-34cd-56ef-1234567890ab"), &trail(Some(key)), "eu-west-1", object, denied());
-        assert!(c.policy.unwrap().contains("arn:aws:kms:eu-west-1:111111111111:key/ffff0000-12ab-34cd-56ef-1234567890ab"));
+        let c = kms_check(
+            Some("ffff0000-12ab-34cd-56ef-1234567890ab"),
+            &trail(Some(key)),
+            "eu-west-1",
+            object,
+            denied(),
+        );
+        assert!(c
+            .policy
+            .unwrap()
+            .contains("arn:aws:kms:eu-west-1:111111111111:key/ffff0000-12ab-34cd-56ef-1234567890ab"));
         assert_eq!(c.note.as_deref(), Some("the key ARN is the object's SSEKMSKeyId"));
 
         let c = kms_check(None, &trail(None), "eu-west-1", object, denied());
@@ -403,10 +424,30 @@ mod tests {
         let report = Report {
             account: "111111111111".into(),
             checks: vec![
-                check("s3:GetBucketLocation", "logs".into(), Some((ErrorKind::Denied, "AccessDenied".into())), Grant::new(&["s3:GetBucketLocation"], std::slice::from_ref(&bucket))),
-                check("cloudtrail:DescribeTrails", "us-east-1".into(), None, Grant::new(&["cloudtrail:DescribeTrails"], &["*".to_owned()])),
-                check("s3:ListBucket", "logs".into(), Some((ErrorKind::Denied, "AccessDenied".into())), Grant::new(&["s3:ListBucket"], std::slice::from_ref(&bucket))),
-                check("kms:Decrypt", "k".into(), Some((ErrorKind::KmsDenied, "denied".into())), Grant::new(&["kms:Decrypt"], &["arn:aws:kms:eu-west-1:111111111111:key/k".to_owned()])),
+                check(
+                    "s3:GetBucketLocation",
+                    "logs".into(),
+                    Some((ErrorKind::Denied, "AccessDenied".into())),
+                    Grant::new(&["s3:GetBucketLocation"], std::slice::from_ref(&bucket)),
+                ),
+                check(
+                    "cloudtrail:DescribeTrails",
+                    "us-east-1".into(),
+                    None,
+                    Grant::new(&["cloudtrail:DescribeTrails"], &["*".to_owned()]),
+                ),
+                check(
+                    "s3:ListBucket",
+                    "logs".into(),
+                    Some((ErrorKind::Denied, "AccessDenied".into())),
+                    Grant::new(&["s3:ListBucket"], std::slice::from_ref(&bucket)),
+                ),
+                check(
+                    "kms:Decrypt",
+                    "k".into(),
+                    Some((ErrorKind::KmsDenied, "denied".into())),
+                    Grant::new(&["kms:Decrypt"], &["arn:aws:kms:eu-west-1:111111111111:key/k".to_owned()]),
+                ),
             ],
             notes: Vec::new(),
         };

@@ -107,8 +107,7 @@ impl Poller {
     /// Saves what the last [`discover`](Self::discover) found, per account, for the UI.
     pub fn save_discovery(&self, state: &mut State) -> Result<()> {
         let at = Utc::now().timestamp_millis();
-        let found: Vec<_> =
-            self.watched.iter().map(|w| crate::report::AccountDiscovery::of(w, at)).collect();
+        let found: Vec<_> = self.watched.iter().map(|w| crate::report::AccountDiscovery::of(w, at)).collect();
         crate::report::AccountDiscovery::save_all(state, &found)
     }
 

@@ -84,7 +84,11 @@ impl AccountDiscovery {
                     kms_key_id: t.kms_key_id.clone(),
                     skipped: t.skipped.clone(),
                     stopped_at: t.stopped_at.clone(),
-                    folders: t.roots.iter().map(|r| format!("{}: {}", r.path, r.regions.join(", "))).collect(),
+                    folders: t
+                        .roots
+                        .iter()
+                        .map(|r| format!("{}: {}", r.path, r.regions.join(", ")))
+                        .collect(),
                 })
                 .collect(),
             errors: w.errors.iter().map(|e| e.to_string()).collect(),
@@ -162,7 +166,11 @@ impl DoctorRun {
     }
 
     pub fn all(state: &State) -> Result<Vec<DoctorRun>> {
-        Ok(state.source_list(DOCTOR_KIND)?.into_iter().filter_map(|(_, b)| serde_json::from_str(&b).ok()).collect())
+        Ok(state
+            .source_list(DOCTOR_KIND)?
+            .into_iter()
+            .filter_map(|(_, b)| serde_json::from_str(&b).ok())
+            .collect())
     }
 
     pub fn save(&self, state: &mut State) -> Result<()> {

@@ -166,9 +166,11 @@ impl Selection {
         let mut out = vec![match self.preset {
             Preset::All => "every event".to_owned(),
             Preset::WritesAndLogins => "writes and console sign-ins (preset writes-and-logins)".to_owned(),
-            Preset::Security => "writes, console sign-ins, failed calls and credential or reconnaissance reads \
+            Preset::Security => {
+                "writes, console sign-ins, failed calls and credential or reconnaissance reads \
                                  (preset security)"
-                .to_owned(),
+                    .to_owned()
+            }
         }];
         if !self.include_services.is_empty() {
             out.push(format!("only services {}", list(&self.include_services)));

@@ -113,7 +113,7 @@ pub fn poll_loop(
     let mut failed = rediscover(p, state, o.quiet);
     let mut discovered = Instant::now();
     let interval = c.aws.accounts.iter().map(|a| a.poll_interval).min().unwrap_or(Duration::from_secs(300));
-    loop {
+    while !o.stop.load(Ordering::SeqCst) {
         let started = Instant::now();
         match poll_round(p, store, state, c, rules, detection.as_deref_mut(), &observer, o) {
             Ok(f) => failed |= f,
@@ -123,16 +123,13 @@ pub fn poll_loop(
             }
             Err(e) => return Err(e),
         }
-        if o.once || o.stop.load(Ordering::SeqCst) {
+        if o.once {
             break;
         }
         while started.elapsed() < interval && !o.stop.load(Ordering::SeqCst) {
             std::thread::sleep(Duration::from_millis(200));
         }
-        if o.stop.load(Ordering::SeqCst) {
-            break;
-        }
-        if discovered.elapsed() >= REDISCOVER_EVERY {
+        if !o.stop.load(Ordering::SeqCst) && discovered.elapsed() >= REDISCOVER_EVERY {
             failed |= rediscover(p, state, true);
             discovered = Instant::now();
         }
@@ -173,8 +170,9 @@ fn poll_round(
         }
     }
     if !o.stop.load(Ordering::SeqCst) {
-        let queues =
-            p.poll_queues(store, state, &options, observer, detection.as_deref_mut()).map_err(Fail::system)?;
+        let queues = p
+            .poll_queues(store, state, &options, observer, detection.as_deref_mut())
+            .map_err(Fail::system)?;
         for q in &queues {
             for b in &q.bad {
                 failed = true;

@@ -65,8 +65,12 @@ pub fn serve(data_dir: &Path, config: Option<&Path>, args: ServeArgs, quiet: boo
     })?;
     let stop = Arc::new(AtomicBool::new(false));
     let poller = (!args.no_poll && !config.aws.accounts.is_empty()).then(|| {
-        let poll_args =
-            PollArgs { once: false, rules: args.rules.clone(), no_detect: args.no_detect, dry_run: args.dry_run };
+        let poll_args = PollArgs {
+            once: false,
+            rules: args.rules.clone(),
+            no_detect: args.no_detect,
+            dry_run: args.dry_run,
+        };
         background_poller(data_dir.to_owned(), config, poll_args, quiet, stop.clone())
     });
     let served = runtime.block_on(async {

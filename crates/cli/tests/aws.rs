@@ -331,7 +331,9 @@ fn serve_polls_the_accounts_beside_the_api_and_stops_cleanly() {
     // More polls read nothing again.
     let polls = |s: &serde_json::Value| s["trails"][0]["polls"].as_u64().unwrap_or(0);
     let seen = polls(&server.get(&cookie, "/api/v1/sources"));
-    wait_for(30, "two more polls", log, || (polls(&server.get(&cookie, "/api/v1/sources")) >= seen + 2).then_some(()));
+    wait_for(30, "two more polls", log, || {
+        (polls(&server.get(&cookie, "/api/v1/sources")) >= seen + 2).then_some(())
+    });
     let s = server.get(&cookie, "/api/v1/sources");
     assert_eq!(server.get(&cookie, "/api/v1/search?limit=1")["total"].as_u64(), Some(found));
     assert_eq!(s["trails"].as_array().unwrap().len(), 1, "{s:#}");
@@ -350,7 +352,11 @@ fn serve_polls_the_accounts_beside_the_api_and_stops_cleanly() {
         assert!(checks.contains(&p), "{p}: {doctor:#}");
     }
     assert!(
-        doctor["notes"].as_array().unwrap().iter().any(|n| n.as_str().unwrap().contains("old is not logging")),
+        doctor["notes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|n| n.as_str().unwrap().contains("old is not logging")),
         "{doctor:#}"
     );
 

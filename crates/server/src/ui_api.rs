@@ -240,7 +240,8 @@ pub async fn sources(State(app): State<AppState>) -> Result<Json<Value>> {
         })
         .await?;
     let now = now_ms();
-    let skipped = |arn: &str| found.iter().flat_map(|a| &a.trails).any(|t| t.arn == arn && t.skipped.is_some());
+    let skipped =
+        |arn: &str| found.iter().flat_map(|a| &a.trails).any(|t| t.arn == arn && t.skipped.is_some());
     let trails: Vec<Value> = health
         .iter()
         .map(|t| {

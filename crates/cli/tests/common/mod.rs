@@ -110,7 +110,8 @@ impl Drop for Server {
 /// it listens.
 pub fn start_server(mut cmd: Command) -> Server {
     use std::io::{BufRead, BufReader};
-    let mut child = cmd.stderr(std::process::Stdio::piped()).stdout(std::process::Stdio::null()).spawn().unwrap();
+    let mut child =
+        cmd.stderr(std::process::Stdio::piped()).stdout(std::process::Stdio::null()).spawn().unwrap();
     let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
     let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
     let mut admin_password = None;
@@ -166,7 +167,11 @@ impl Server {
             if let Some(status) = self.child.try_wait().unwrap() {
                 return status.code();
             }
-            assert!(std::time::Instant::now() < deadline, "serve did not stop within 60 s:\n{}", self.stderr());
+            assert!(
+                std::time::Instant::now() < deadline,
+                "serve did not stop within 60 s:\n{}",
+                self.stderr()
+            );
             std::thread::sleep(std::time::Duration::from_millis(100));
         }
     }
