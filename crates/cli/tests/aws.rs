@@ -317,6 +317,7 @@ fn serve_polls_the_accounts_beside_the_api_and_stops_cleanly() {
     let file = dir.path().join("f.json.gz");
     write_log(&file, &stratus());
     moto.python(PUT, &[&today_key("1000"), file.to_str().unwrap()]);
+    let put_at = Instant::now();
     // Recorded (after the commit that holds its events), then searchable within a second.
     wait_for(60, "the new file recorded", log, || {
         let s = server.get(&cookie, "/api/v1/sources");
@@ -326,6 +327,7 @@ fn serve_polls_the_accounts_beside_the_api_and_stops_cleanly() {
         let n = server.get(&cookie, "/api/v1/search?limit=1")["total"].as_u64().unwrap();
         (n > 0).then_some(n)
     });
+    eprintln!("searchable {:?} after the put (poll interval 1 s)", put_at.elapsed());
     // The security preset drops some Stratus records (reads); the rest are kept.
     assert!(found < 310, "{found}");
     // More polls read nothing again.
@@ -360,7 +362,9 @@ fn serve_polls_the_accounts_beside_the_api_and_stops_cleanly() {
         "{doctor:#}"
     );
 
+    let term_at = Instant::now();
     assert_eq!(server.terminate(), Some(0), "{}", server.stderr());
+    eprintln!("exited {:?} after SIGTERM", term_at.elapsed());
     assert!(server.stderr().contains("poller stopped"), "{}", server.stderr());
     // Each event once.
     let run = tw(&data, &["search", "", "--format", "jsonl", "--limit", "1000"]).expect(0);
