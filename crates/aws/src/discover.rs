@@ -23,6 +23,8 @@ pub struct Trail {
     pub bucket: String,
     /// The key prefix, without a trailing slash (empty when none).
     pub prefix: String,
+    /// The KMS key the trail's files are encrypted with (`KmsKeyId`: a key ARN), if any.
+    pub kms_key_id: Option<String>,
     /// Why the trail is not read (not logging, or its status could not be read).
     pub skipped: Option<String>,
     /// When logging stopped (RFC 3339), for trails not logging.
@@ -43,6 +45,15 @@ pub struct Root {
 }
 
 impl Trail {
+    /// `single-region`, `multi-region` or `organization`.
+    pub fn kind(&self) -> &'static str {
+        match (self.multi_region, self.organization) {
+            (_, true) => "organization",
+            (true, false) => "multi-region",
+            _ => "single-region",
+        }
+    }
+
     /// The account the trail belongs to (from its ARN).
     pub fn owner(&self) -> &str {
         self.arn.split(':').nth(4).unwrap_or("")
@@ -97,6 +108,7 @@ pub async fn trails(clients: &AccountClients, account: &Account) -> Found {
                 organization: t.is_organization_trail().unwrap_or(false),
                 bucket: bucket.to_owned(),
                 prefix: t.s3_key_prefix().unwrap_or("").trim_end_matches('/').to_owned(),
+                kms_key_id: t.kms_key_id().filter(|k| !k.is_empty()).map(str::to_owned),
                 skipped: None,
                 stopped_at: None,
                 bucket_region: None,

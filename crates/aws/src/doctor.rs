@@ -17,11 +17,43 @@ pub struct Check {
     pub error: Option<String>,
     /// The IAM policy statement that grants it, for failures.
     pub policy: Option<String>,
+    /// The actions and resources of that statement (for [`Report::policy`]).
+    pub grant: Option<Grant>,
+    /// What else to know about the check (where a KMS key ARN came from).
+    pub note: Option<String>,
 }
 
 impl Check {
     pub fn ok(&self) -> bool {
         self.error.is_none()
+    }
+}
+
+/// What one policy statement allows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Grant {
+    pub actions: Vec<String>,
+    pub resources: Vec<String>,
+}
+
+impl Grant {
+    fn new(actions: &[&str], resources: &[String]) -> Grant {
+        Grant { actions: actions.iter().map(|a| a.to_string()).collect(), resources: resources.to_vec() }
+    }
+
+    /// `{"Effect": "Allow", "Action": [...], "Resource": [...]}`
+    pub fn statement(&self) -> String {
+        let quote = |v: &[String]| {
+            v.iter()
+                .map(|a| serde_json::to_string(a).expect("strings serialize"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        format!(
+            "{{\"Effect\": \"Allow\", \"Action\": [{}], \"Resource\": [{}]}}",
+            quote(&self.actions),
+            quote(&self.resources)
+        )
     }
 }
 
@@ -37,22 +69,111 @@ impl Report {
     pub fn ok(&self) -> bool {
         self.checks.iter().all(Check::ok)
     }
+
+    /// The smallest IAM policy document granting every failed check: one statement per set of
+    /// resources, with the actions each needs; `None` when nothing failed.
+    pub fn policy(&self) -> Option<String> {
+        let mut merged: Vec<Grant> = Vec::new();
+        for g in self.checks.iter().filter(|c| !c.ok()).filter_map(|c| c.grant.as_ref()) {
+            let mut resources = g.resources.clone();
+            resources.sort();
+            resources.dedup();
+            match merged.iter_mut().find(|m| m.resources == resources) {
+                Some(m) => {
+                    for a in &g.actions {
+                        if !m.actions.contains(a) {
+                            m.actions.push(a.clone());
+                        }
+                    }
+                }
+                None => merged.push(Grant { actions: g.actions.clone(), resources }),
+            }
+        }
+        if merged.is_empty() {
+            return None;
+        }
+        let statements: Vec<String> = merged.iter().map(|g| format!("    {}", g.statement())).collect();
+        Some(format!(
+            "{{\n  \"Version\": \"2012-10-17\",\n  \"Statement\": [\n{}\n  ]\n}}",
+            statements.join(",\n")
+        ))
+    }
 }
 
-fn statement(actions: &[&str], resources: &[String]) -> String {
-    let actions = actions.iter().map(|a| format!("\"{a}\"")).collect::<Vec<_>>().join(", ");
-    let resources = resources.iter().map(|r| format!("\"{r}\"")).collect::<Vec<_>>().join(", ");
-    format!("{{\"Effect\": \"Allow\", \"Action\": [{actions}], \"Resource\": [{resources}]}}")
+/// The placeholder for a KMS key nobody named.
+pub const KMS_PLACEHOLDER: &str = "arn:aws:kms:REGION:ACCOUNT:key/KEY-ID";
+
+/// The ARN to grant `kms:Decrypt` on, and where it came from: the object's `SSEKMSKeyId`
+/// (what its data key was made with), else the trail's `KmsKeyId`; a bare key id becomes an
+/// ARN in `region` and `account`. An alias is no resource `kms:Decrypt` can be granted on, so it
+/// counts as unknown. `None` when neither names a key.
+pub fn kms_key_arn(
+    object_key: Option<&str>,
+    trail_key: Option<&str>,
+    region: &str,
+    account: &str,
+) -> Option<(String, &'static str)> {
+    let arn = |k: &str| {
+        if k.starts_with("arn:") && k.contains(":key/") {
+            Some(k.to_owned())
+        } else if !k.is_empty() && !k.contains('/') && !k.contains(':') {
+            Some(format!("arn:aws:kms:{region}:{account}:key/{k}"))
+        } else {
+            None
+        }
+    };
+    object_key
+        .and_then(arn)
+        .map(|a| (a, "the object's SSEKMSKeyId"))
+        .or_else(|| trail_key.and_then(arn).map(|a| (a, "the trail's KmsKeyId")))
+}
+
+/// The failed `kms:Decrypt` check of `object` (a trail's file), granting the key's real ARN
+/// when the object or the trail names it, else the placeholder (and the note says so).
+fn kms_check(
+    object_key: Option<&str>,
+    t: &Trail,
+    region: &str,
+    object: &str,
+    error: (ErrorKind, String),
+) -> Check {
+    let known = kms_key_arn(object_key, t.kms_key_id.as_deref(), region, t.owner());
+    let (arn, resource, note) = match known {
+        Some((arn, from)) => {
+            (arn.clone(), format!("{arn} (the key of {object})"), format!("the key ARN is {from}"))
+        }
+        None => (
+            KMS_PLACEHOLDER.to_owned(),
+            format!("the key of {object}"),
+            "the key is unknown (neither the trail's KmsKeyId nor the object's SSEKMSKeyId names one): \
+             replace REGION, ACCOUNT and KEY-ID in the statement with the key's"
+                .to_owned(),
+        ),
+    };
+    let mut c = check("kms:Decrypt", resource, Some(error), statement(&["kms:Decrypt"], &[arn]));
+    c.note = Some(note);
+    c
+}
+
+fn statement(actions: &[&str], resources: &[String]) -> Grant {
+    Grant::new(actions, resources)
 }
 
 fn check(
     permission: &'static str,
     resource: String,
     error: Option<(ErrorKind, String)>,
-    policy: String,
+    grant: Grant,
 ) -> Check {
     let failed = error.is_some();
-    Check { permission, resource, error: error.map(|(_, d)| d), policy: failed.then_some(policy) }
+    Check {
+        permission,
+        resource,
+        error: error.map(|(_, d)| d),
+        policy: failed.then(|| grant.statement()),
+        grant: failed.then_some(grant),
+        note: None,
+    }
 }
 
 /// Checks `account`.
@@ -201,21 +322,148 @@ async fn bucket_checks(clients: &AccountClients, account: &Account, mut t: Trail
                 statement(&["s3:GetObject"], std::slice::from_ref(&object_arn)),
             ));
             if let Some(k) = kms {
-                r.checks.push(check(
-                    "kms:Decrypt",
-                    format!("the key of s3://{}/{key}", t.bucket),
-                    Some(k),
-                    statement(&["kms:Decrypt"], &["arn:aws:kms:REGION:ACCOUNT:key/KEY-ID".to_owned()]),
-                ));
+                // The failed GET carries no headers; HEAD needs no kms:Decrypt and names the key.
+                let head = s3.head_object().bucket(&t.bucket).key(&key).send().await;
+                let object_key = head.ok().and_then(|o| o.ssekms_key_id().map(str::to_owned));
+                let object = format!("s3://{}/{key}", t.bucket);
+                r.checks.push(kms_check(object_key.as_deref(), &t, &region, &object, k));
             } else if let Some(key_id) = kms_key {
                 r.checks.push(Check {
                     permission: "kms:Decrypt",
                     resource: key_id,
                     error: None,
                     policy: None,
+                    grant: None,
+                    note: None,
                 });
             }
         }
     }
     t.bucket_region = Some(region);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_kms_key_arn_comes_from_the_object_then_the_trail() {
+        let key = "arn:aws:kms:eu-west-1:111111111111:key/1234abcd-12ab-34cd-56ef-1234567890ab";
+        let other = "arn:aws:kms:eu-west-1:111111111111:key/ffff0000-12ab-34cd-56ef-1234567890ab";
+        let check = |object: Option<&str>, trail: Option<&str>| {
+            kms_key_arn(object, trail, "eu-west-1", "111111111111")
+        };
+        assert_eq!(check(Some(key), Some(other)), Some((key.to_owned(), "the object's SSEKMSKeyId")));
+        assert_eq!(check(None, Some(other)), Some((other.to_owned(), "the trail's KmsKeyId")));
+        assert_eq!(
+            check(Some("1234abcd-12ab-34cd-56ef-1234567890ab"), None),
+            Some((key.to_owned(), "the object's SSEKMSKeyId"))
+        );
+        assert_eq!(check(Some("alias/logs"), Some(other)).map(|k| k.1), Some("the trail's KmsKeyId"));
+        assert_eq!(check(Some("alias/logs"), None), None);
+        assert_eq!(check(None, None), None);
+    }
+
+    fn trail(kms: Option<&str>) -> Trail {
+        Trail {
+            account: "111111111111".into(),
+            name: "main".into(),
+            arn: "arn:aws:cloudtrail:eu-west-1:111111111111:trail/main".into(),
+            home_region: "eu-west-1".into(),
+            multi_region: true,
+            organization: false,
+            bucket: "logs".into(),
+            prefix: String::new(),
+            kms_key_id: kms.map(str::to_owned),
+            skipped: None,
+            stopped_at: None,
+            bucket_region: None,
+            roots: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn the_kms_statement_names_the_trails_key_or_says_it_is_unknown() {
+        let key = "arn:aws:kms:eu-west-1:111111111111:key/1234abcd-12ab-34cd-56ef-1234567890ab";
+        let denied =
+            || (ErrorKind::KmsDenied, "AccessDenied: not authorized to perform kms:Decrypt".to_owned());
+        let object = "s3://logs/AWSLogs/x.json.gz";
+        let c = kms_check(None, &trail(Some(key)), "eu-west-1", object, denied());
+        assert_eq!(
+            c.policy.as_deref(),
+            Some(&*format!(r#"{{"Effect": "Allow", "Action": ["kms:Decrypt"], "Resource": ["{key}"]}}"#))
+        );
+        assert_eq!(c.note.as_deref(), Some("the key ARN is the trail's KmsKeyId"));
+        assert!(c.resource.starts_with(key), "{}", c.resource);
+        let report = Report { checks: vec![c], ..Report::default() };
+        assert!(report.policy().unwrap().contains(key));
+
+        // The object's own key wins (the trail's key may have changed since).
+        let c = kms_check(
+            Some("ffff0000-12ab-34cd-56ef-1234567890ab"),
+            &trail(Some(key)),
+            "eu-west-1",
+            object,
+            denied(),
+        );
+        assert!(c
+            .policy
+            .unwrap()
+            .contains("arn:aws:kms:eu-west-1:111111111111:key/ffff0000-12ab-34cd-56ef-1234567890ab"));
+        assert_eq!(c.note.as_deref(), Some("the key ARN is the object's SSEKMSKeyId"));
+
+        let c = kms_check(None, &trail(None), "eu-west-1", object, denied());
+        assert!(c.policy.unwrap().contains(KMS_PLACEHOLDER));
+        assert!(c.note.unwrap().starts_with("the key is unknown"));
+        assert_eq!(c.resource, format!("the key of {object}"));
+    }
+
+    #[test]
+    fn failed_checks_make_one_policy_with_statements_by_resource() {
+        let bucket = "arn:aws:s3:::logs".to_owned();
+        let report = Report {
+            account: "111111111111".into(),
+            checks: vec![
+                check(
+                    "s3:GetBucketLocation",
+                    "logs".into(),
+                    Some((ErrorKind::Denied, "AccessDenied".into())),
+                    Grant::new(&["s3:GetBucketLocation"], std::slice::from_ref(&bucket)),
+                ),
+                check(
+                    "cloudtrail:DescribeTrails",
+                    "us-east-1".into(),
+                    None,
+                    Grant::new(&["cloudtrail:DescribeTrails"], &["*".to_owned()]),
+                ),
+                check(
+                    "s3:ListBucket",
+                    "logs".into(),
+                    Some((ErrorKind::Denied, "AccessDenied".into())),
+                    Grant::new(&["s3:ListBucket"], std::slice::from_ref(&bucket)),
+                ),
+                check(
+                    "kms:Decrypt",
+                    "k".into(),
+                    Some((ErrorKind::KmsDenied, "denied".into())),
+                    Grant::new(&["kms:Decrypt"], &["arn:aws:kms:eu-west-1:111111111111:key/k".to_owned()]),
+                ),
+            ],
+            notes: Vec::new(),
+        };
+        let policy = report.policy().unwrap();
+        assert_eq!(
+            policy,
+            r#"{
+  "Version": "2012-10-17",
+  "Statement": [
+    {"Effect": "Allow", "Action": ["s3:GetBucketLocation", "s3:ListBucket"], "Resource": ["arn:aws:s3:::logs"]},
+    {"Effect": "Allow", "Action": ["kms:Decrypt"], "Resource": ["arn:aws:kms:eu-west-1:111111111111:key/k"]}
+  ]
+}"#
+        );
+        let v: serde_json::Value = serde_json::from_str(&policy).unwrap();
+        assert_eq!(v["Statement"].as_array().unwrap().len(), 2);
+        assert_eq!(Report::default().policy(), None);
+    }
 }

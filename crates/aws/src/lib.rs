@@ -13,6 +13,7 @@ pub mod error;
 pub mod fetch;
 pub mod health;
 pub mod poll;
+pub mod report;
 pub mod select;
 pub mod sqs;
 

@@ -159,6 +159,46 @@ impl Selection {
             && !self.failures_only
     }
 
+    /// The selection in words, one clause each (`["writes and console sign-ins", "only
+    /// services iam, s3"]`); `["every event"]` when everything is kept.
+    pub fn describe(&self) -> Vec<String> {
+        let list = |v: &[String]| v.join(", ");
+        let mut out = vec![match self.preset {
+            Preset::All => "every event".to_owned(),
+            Preset::WritesAndLogins => "writes and console sign-ins (preset writes-and-logins)".to_owned(),
+            Preset::Security => {
+                "writes, console sign-ins, failed calls and credential or reconnaissance reads \
+                                 (preset security)"
+                    .to_owned()
+            }
+        }];
+        if !self.include_services.is_empty() {
+            out.push(format!("only services {}", list(&self.include_services)));
+        }
+        if !self.exclude_services.is_empty() {
+            out.push(format!("except services {}", list(&self.exclude_services)));
+        }
+        if !self.include_actions.is_empty() {
+            out.push(format!("only actions {}", list(&self.include_actions)));
+        }
+        if !self.exclude_actions.is_empty() {
+            out.push(format!("except actions {}", list(&self.exclude_actions)));
+        }
+        match self.access {
+            Access::All => {}
+            Access::Read => out.push("read-only calls only".to_owned()),
+            Access::Write => out.push("write calls only".to_owned()),
+        }
+        if !self.categories.is_empty() {
+            let names: Vec<&str> = self.categories.iter().map(|c| c.as_str()).collect();
+            out.push(format!("only {} events", names.join(", ")));
+        }
+        if self.failures_only {
+            out.push("failed calls only".to_owned());
+        }
+        out
+    }
+
     pub fn keeps(&self, e: &Event) -> bool {
         let failed = e.outcome == Outcome::Failure;
         let login = e.event_type == "AwsConsoleSignIn";
@@ -256,6 +296,26 @@ mod tests {
         check("access = \"write\"", &[true, false, true, false, false]);
         check("failures_only = true", &[false, false, false, false, true]);
         check("categories = [\"data\"]", &[false, false, false, false, false]);
+    }
+
+    #[test]
+    fn selections_in_words() {
+        let words = |select: &str| {
+            let raw: RawSelectTable = toml::from_str(select).unwrap();
+            raw.validate().unwrap().describe()
+        };
+        assert_eq!(words(""), ["every event"]);
+        assert_eq!(
+            words("preset = \"writes-and-logins\"\ninclude_services = [\"iam\", \"s3.amazonaws.com\"]\nexclude_actions = [\"Get*\"]\naccess = \"write\"\ncategories = [\"management\"]\nfailures_only = true"),
+            [
+                "writes and console sign-ins (preset writes-and-logins)",
+                "only services iam, s3",
+                "except actions Get*",
+                "write calls only",
+                "only management events",
+                "failed calls only",
+            ]
+        );
     }
 
     #[test]

@@ -107,10 +107,11 @@ pub enum Command {
     /// Notifications: test the channels, send what is queued, list dead letters.
     #[command(subcommand)]
     Notify(NotifyCommand),
-    /// Serve the HTTP API (JSON under /api/v1, see docs/API.md). On first start with no users,
-    /// creates `admin` with a random password, printed once.
+    /// Serve the HTTP API (JSON under /api/v1, see docs/API.md) and the web UI; with
+    /// `[[accounts]]` in the --config file, also poll them as `poll` does. On first start with no
+    /// users, creates `admin` with a random password, printed once.
     #[command(
-        after_help = "Examples:\n  trailwatch serve\n  trailwatch serve --listen 0.0.0.0:8443 --tls-cert cert.pem --tls-key key.pem\n  trailwatch users token admin --name grafana"
+        after_help = "Examples:\n  trailwatch serve\n  trailwatch --config trailwatch.toml serve\n  trailwatch serve --listen 0.0.0.0:8443 --tls-cert cert.pem --tls-key key.pem\n  trailwatch users token admin --name grafana"
     )]
     Serve(ServeArgs),
     /// Local users of the HTTP API: add, list, delete, passwd, token.
@@ -296,6 +297,16 @@ pub struct ServeArgs {
     pub session_ttl: String,
     #[command(flatten)]
     pub rules: RuleArgs,
+    /// Do not poll the `[[accounts]]` of the --config file (by default `serve` reads them as
+    /// `poll` does, beside the HTTP server).
+    #[arg(long)]
+    pub no_poll: bool,
+    /// Poll without running detection rules.
+    #[arg(long)]
+    pub no_detect: bool,
+    /// Poll and record signals but send no notifications.
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 #[derive(Debug, Subcommand)]

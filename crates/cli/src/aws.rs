@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use trailwatch_aws::client::Connect;
 use trailwatch_aws::health::TrailHealth;
 use trailwatch_aws::poll::Poller;
+use trailwatch_aws::report::DoctorRun;
 use trailwatch_ingest::IngestOptions;
 use trailwatch_store::{EmbeddedStore, State, StoreOptions};
 
@@ -61,79 +62,123 @@ fn stop_flag() -> Arc<AtomicBool> {
     let flag = stop.clone();
     std::thread::spawn(move || {
         let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else { return };
-        rt.block_on(async {
-            let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
-            let term = async {
-                match term.as_mut() {
-                    Some(t) => {
-                        t.recv().await;
-                    }
-                    None => std::future::pending::<()>().await,
-                }
-            };
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term => {}
-            }
-        });
+        rt.block_on(crate::serve::shutdown());
         flag.store(true, Ordering::SeqCst);
     });
     stop
 }
 
-pub fn poll(data_dir: &Path, config: Option<&Path>, args: PollArgs, quiet: bool) -> Result<u8, Fail> {
-    let c = load(config)?;
-    let stop = stop_flag();
-    std::fs::create_dir_all(data_dir)
-        .map_err(|e| Fail::system(format!("cannot create {}: {e}", data_dir.display())))?;
-    let store = EmbeddedStore::open(data_dir, StoreOptions::default())?;
-    let mut state = State::open(&data_dir.join("state.sqlite"))?;
-    let (rules, mut detection) =
-        crate::detect::ingest_detection(args.no_detect, &args.rules, args.dry_run, &state, &c)?;
+/// How a poll loop runs; `poll` and `serve` differ only here.
+pub struct LoopOptions<'a> {
+    pub once: bool,
+    pub quiet: bool,
+    /// Set to end the loop: after the poll in progress (its commits done), or while waiting.
+    pub stop: &'a AtomicBool,
+    /// Go on after a failed poll (the store, the state or a delivery failed), as `serve` does;
+    /// else the failure ends the loop (`poll`).
+    pub keep_going: bool,
+}
+
+/// The polling loop of `poll` and `serve`: discovers the trails (again every
+/// [`REDISCOVER_EVERY`], saving what it found for the UI), then every poll interval polls each
+/// trail and queue, with detection, and sends the notifications queued. Returns whether
+/// anything failed.
+pub fn poll_loop(
+    p: &mut Poller,
+    store: &EmbeddedStore,
+    state: &mut State,
+    c: &Config,
+    rules: &[trailwatch_detect::Rule],
+    mut detection: Option<&mut trailwatch_ingest::Detection>,
+    o: &LoopOptions,
+) -> Result<bool, Fail> {
     let observer = CliObserver {
         bar: None,
         all_errors: false,
         problems: AtomicU64::new(0),
         signals: AtomicU64::new(0),
-        show_signals: !quiet,
+        show_signals: !o.quiet,
         abort_at: None,
         commits: AtomicU64::new(0),
     };
-    let mut p = poller(&c)?;
-    p.discover();
-    let mut discovered = Instant::now();
-    let mut failed = report_discovery(&p, quiet) > 0;
-    let interval = c.aws.accounts.iter().map(|a| a.poll_interval).min().unwrap_or(Duration::from_secs(300));
-    loop {
-        let started = Instant::now();
-        let options = IngestOptions { now_ms: now_ms(), ..IngestOptions::default() };
-        let polls =
-            p.poll_once(&store, &mut state, &options, &observer, detection.as_mut()).map_err(Fail::system)?;
-        for t in &polls {
-            if let Some(e) = &t.error {
-                failed = true;
-                eprintln!("{}: {e}", t.arn);
-            } else if !quiet {
-                eprintln!(
-                    "{}: {} new files, {} events added, {} excluded, {} list + {} get requests",
-                    t.arn,
-                    t.files_new,
-                    human_count(t.progress.events_added),
-                    human_count(t.progress.events_excluded),
-                    t.lists,
-                    t.gets
-                );
-            }
+    let rediscover = |p: &mut Poller, state: &mut State, quiet: bool| {
+        p.discover();
+        let mut failed = report_discovery(p, quiet) > 0;
+        if let Err(e) = p.save_discovery(state) {
+            eprintln!("cannot save what discovery found: {e}");
+            failed = true;
         }
+        failed
+    };
+    let mut failed = rediscover(p, state, o.quiet);
+    let mut discovered = Instant::now();
+    let interval = c.aws.accounts.iter().map(|a| a.poll_interval).min().unwrap_or(Duration::from_secs(300));
+    while !o.stop.load(Ordering::SeqCst) {
+        let started = Instant::now();
+        match poll_round(p, store, state, c, rules, detection.as_deref_mut(), &observer, o) {
+            Ok(f) => failed |= f,
+            Err(e) if o.keep_going => {
+                failed = true;
+                eprintln!("poll failed: {}", e.message);
+            }
+            Err(e) => return Err(e),
+        }
+        if o.once {
+            break;
+        }
+        while started.elapsed() < interval && !o.stop.load(Ordering::SeqCst) {
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        if !o.stop.load(Ordering::SeqCst) && discovered.elapsed() >= REDISCOVER_EVERY {
+            failed |= rediscover(p, state, true);
+            discovered = Instant::now();
+        }
+    }
+    Ok(failed)
+}
+
+/// One poll of every trail and queue, then the notifications. Returns whether anything failed.
+#[allow(clippy::too_many_arguments)]
+fn poll_round(
+    p: &Poller,
+    store: &EmbeddedStore,
+    state: &mut State,
+    c: &Config,
+    rules: &[trailwatch_detect::Rule],
+    mut detection: Option<&mut trailwatch_ingest::Detection>,
+    observer: &CliObserver,
+    o: &LoopOptions,
+) -> Result<bool, Fail> {
+    let mut failed = false;
+    let options = IngestOptions { now_ms: now_ms(), ..IngestOptions::default() };
+    let polls =
+        p.poll_once(store, state, &options, observer, detection.as_deref_mut()).map_err(Fail::system)?;
+    for t in &polls {
+        if let Some(e) = &t.error {
+            failed = true;
+            eprintln!("{}: {e}", t.arn);
+        } else if !o.quiet {
+            eprintln!(
+                "{}: {} new files, {} events added, {} excluded, {} list + {} get requests",
+                t.arn,
+                t.files_new,
+                human_count(t.progress.events_added),
+                human_count(t.progress.events_excluded),
+                t.lists,
+                t.gets
+            );
+        }
+    }
+    if !o.stop.load(Ordering::SeqCst) {
         let queues = p
-            .poll_queues(&store, &mut state, &options, &observer, detection.as_mut())
+            .poll_queues(store, state, &options, observer, detection.as_deref_mut())
             .map_err(Fail::system)?;
         for q in &queues {
             for b in &q.bad {
                 failed = true;
                 eprintln!("{}: {b}", q.queue);
             }
-            if !quiet {
+            if !o.quiet {
                 eprintln!(
                     "{}: {} messages ({} ignored), {} new files, {} events added, {} excluded, {} deleted",
                     q.queue,
@@ -146,27 +191,47 @@ pub fn poll(data_dir: &Path, config: Option<&Path>, args: PollArgs, quiet: bool)
                 );
             }
         }
-        if observer.problems.load(Ordering::Relaxed) > 0 {
-            failed = true;
-        }
-        if detection.is_some() {
-            crate::notify::deliver(&mut state, &c, &rules)?;
-        }
-        if args.once || stop.load(Ordering::SeqCst) {
-            break;
-        }
-        while started.elapsed() < interval && !stop.load(Ordering::SeqCst) {
-            std::thread::sleep(Duration::from_millis(200));
-        }
-        if stop.load(Ordering::SeqCst) {
-            break;
-        }
-        if discovered.elapsed() >= REDISCOVER_EVERY {
-            p.discover();
-            discovered = Instant::now();
-            report_discovery(&p, true);
-        }
     }
+    if observer.problems.swap(0, Ordering::Relaxed) > 0 {
+        failed = true;
+    }
+    if detection.is_some() {
+        crate::notify::deliver(state, c, rules)?;
+    }
+    Ok(failed)
+}
+
+/// What `poll` (and `serve`'s poller) opens: the store as the writer, the state, detection.
+pub struct Polling {
+    pub store: EmbeddedStore,
+    pub state: State,
+    pub rules: Vec<trailwatch_detect::Rule>,
+    pub detection: Option<trailwatch_ingest::Detection>,
+    pub poller: Poller,
+}
+
+impl Polling {
+    pub fn open(data_dir: &Path, c: &Config, args: &PollArgs) -> Result<Polling, Fail> {
+        std::fs::create_dir_all(data_dir)
+            .map_err(|e| Fail::system(format!("cannot create {}: {e}", data_dir.display())))?;
+        let store = EmbeddedStore::open(data_dir, StoreOptions::default())?;
+        let state = State::open(&data_dir.join("state.sqlite"))?;
+        let (rules, detection) =
+            crate::detect::ingest_detection(args.no_detect, &args.rules, args.dry_run, &state, c)?;
+        Ok(Polling { store, state, rules, detection, poller: poller(c)? })
+    }
+
+    pub fn run(&mut self, c: &Config, o: &LoopOptions) -> Result<bool, Fail> {
+        poll_loop(&mut self.poller, &self.store, &mut self.state, c, &self.rules, self.detection.as_mut(), o)
+    }
+}
+
+pub fn poll(data_dir: &Path, config: Option<&Path>, args: PollArgs, quiet: bool) -> Result<u8, Fail> {
+    let c = load(config)?;
+    let stop = stop_flag();
+    let mut polling = Polling::open(data_dir, &c, &args)?;
+    let o = LoopOptions { once: args.once, quiet, stop: &stop, keep_going: false };
+    let failed = polling.run(&c, &o)?;
     Ok(if failed { 1 } else { 0 })
 }
 
@@ -189,11 +254,7 @@ pub fn trails(config: Option<&Path>) -> Result<u8, Fail> {
                 None => "reading".to_owned(),
                 Some(why) => format!("skipped: {why}"),
             };
-            let kind = match (t.multi_region, t.organization) {
-                (_, true) => "organization",
-                (true, false) => "multi-region",
-                _ => "single-region",
-            };
+            let kind = t.kind();
             let prefix = if t.prefix.is_empty() { String::new() } else { format!("/{}", t.prefix) };
             println!("  {} [{kind}, home {}] {status}", t.name, t.home_region);
             println!("    arn {}", t.arn);
@@ -280,9 +341,13 @@ pub fn status(data_dir: &Path, config: Option<&Path>) -> Result<u8, Fail> {
     Ok(if silent { 1 } else { 0 })
 }
 
-pub fn doctor(config: Option<&Path>) -> Result<u8, Fail> {
+pub fn doctor(data_dir: &Path, config: Option<&Path>) -> Result<u8, Fail> {
     let c = load(config)?;
     let p = poller(&c)?;
+    // The reports are kept for the web UI's Sources page.
+    std::fs::create_dir_all(data_dir)
+        .map_err(|e| Fail::system(format!("cannot create {}: {e}", data_dir.display())))?;
+    let mut state = State::open(&data_dir.join("state.sqlite"))?;
     let mut failed = false;
     for w in &p.watched {
         println!("account {} ({})", w.account.name, w.account.id);
@@ -299,15 +364,25 @@ pub fn doctor(config: Option<&Path>) -> Result<u8, Fail> {
                     }
                 }
             }
+            if let Some(n) = &ch.note {
+                println!("        ({n})");
+            }
         }
         for n in &report.notes {
             println!("  note: {n}");
+        }
+        if let Some(policy) = report.policy() {
+            println!("  the policy to add, all in one:");
+            for line in policy.lines() {
+                println!("    {line}");
+            }
         }
         if report.checks.iter().any(|c| c.permission == "cloudtrail:DescribeTrails" && c.ok())
             && report.notes.iter().any(|n| n.starts_with("no trails found"))
         {
             failed = true;
         }
+        DoctorRun::of(&report, &w.account, now_ms()).save(&mut state).map_err(Fail::system)?;
     }
     Ok(if failed { 1 } else { 0 })
 }

@@ -106,8 +106,11 @@ pub fn run(data_dir: &Path, events: u64, quiet: bool, serve: Option<String>) -> 
         tls_key: None,
         session_ttl: "12h".into(),
         rules: crate::args::RuleArgs { rule_paths: Vec::new(), no_builtin: false },
+        no_poll: true,
+        no_detect: false,
+        dry_run: false,
     };
-    crate::serve::serve(data_dir, args)?;
+    crate::serve::serve(data_dir, None, args, quiet)?;
     Ok(code)
 }
 

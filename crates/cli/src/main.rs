@@ -105,12 +105,12 @@ fn run(cli: Cli) -> Result<u8, Fail> {
         Command::Hunt(args) => detect::hunt(args, cli.config.as_deref(), cli.quiet),
         Command::Rules(cmd) => detect::rules(&cli.data_dir, cli.config.as_deref(), cmd),
         Command::Signals(args) => detect::signals(&cli.data_dir, args),
-        Command::Serve(args) => serve::serve(&cli.data_dir, args),
+        Command::Serve(args) => serve::serve(&cli.data_dir, cli.config.as_deref(), args, cli.quiet),
         Command::Users(cmd) => serve::users(&cli.data_dir, cmd),
         Command::Poll(args) => aws::poll(&cli.data_dir, cli.config.as_deref(), args, cli.quiet),
         Command::Trails => aws::trails(cli.config.as_deref()),
         Command::Status => aws::status(&cli.data_dir, cli.config.as_deref()),
-        Command::Doctor => aws::doctor(cli.config.as_deref()),
+        Command::Doctor => aws::doctor(&cli.data_dir, cli.config.as_deref()),
         Command::Prune { older_than } => ingest::prune(&cli.data_dir, &older_than, cli.quiet),
     }
 }

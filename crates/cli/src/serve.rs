@@ -1,13 +1,16 @@
-//! `trailwatch serve` (the HTTP API) and `trailwatch users …` (its local users and tokens).
+//! `trailwatch serve` (the HTTP API and web UI, with the configured AWS accounts polled beside
+//! them) and `trailwatch users …` (its local users and tokens).
 
 use std::io::BufRead;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use trailwatch_server::{users, AppState, Options, TlsFiles};
 use trailwatch_store::{EmbeddedStore, State, StoreOptions};
 
-use crate::args::{Format, ServeArgs, UsersCommand};
+use crate::args::{Format, PollArgs, ServeArgs, UsersCommand};
 use crate::output::{self, time};
 use crate::{parse_duration, Fail};
 
@@ -26,8 +29,9 @@ fn open_state(data_dir: &Path) -> Result<State, Fail> {
     Ok(State::open(&trailwatch_server::state_path(data_dir))?)
 }
 
-pub fn serve(data_dir: &Path, args: ServeArgs) -> Result<u8, Fail> {
+pub fn serve(data_dir: &Path, config: Option<&Path>, args: ServeArgs, quiet: bool) -> Result<u8, Fail> {
     let ttl = parse_duration(&args.session_ttl)?;
+    let config = crate::config::Config::load(config)?;
     let tls = match (args.tls_cert, args.tls_key) {
         (Some(cert), Some(key)) => Some(TlsFiles { cert, key }),
         _ => None,
@@ -41,7 +45,7 @@ pub fn serve(data_dir: &Path, args: ServeArgs) -> Result<u8, Fail> {
             "created user admin with password {password}\n  (shown only this once; change it with `trailwatch users passwd admin`)"
         );
     }
-    // Read-only, as `trailwatch search`: an ingest may write beside the server.
+    // Read-only, as `trailwatch search`: the poller (or an ingest) writes beside the server.
     let store = EmbeddedStore::open(data_dir, StoreOptions::default())?;
     let rules = crate::detect::load_rules(&args.rules).unwrap_or_default();
     let options = Options {
@@ -54,21 +58,74 @@ pub fn serve(data_dir: &Path, args: ServeArgs) -> Result<u8, Fail> {
         .enable_all()
         .build()
         .map_err(|e| Fail::system(format!("cannot start the runtime: {e}")))?;
-    runtime.block_on(async {
-        let listener = tokio::net::TcpListener::bind(&args.listen)
+    let listener = runtime.block_on(async {
+        tokio::net::TcpListener::bind(&args.listen)
             .await
-            .map_err(|e| Fail::usage(format!("cannot listen on {}: {e}", args.listen)))?;
+            .map_err(|e| Fail::usage(format!("cannot listen on {}: {e}", args.listen)))
+    })?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let poller = (!args.no_poll && !config.aws.accounts.is_empty()).then(|| {
+        let poll_args = PollArgs {
+            once: false,
+            rules: args.rules.clone(),
+            no_detect: args.no_detect,
+            dry_run: args.dry_run,
+        };
+        background_poller(data_dir.to_owned(), config, poll_args, quiet, stop.clone())
+    });
+    let served = runtime.block_on(async {
         let addr = listener.local_addr().map_err(Fail::system)?;
         let scheme = if tls.is_some() { "https" } else { "http" };
         eprintln!("listening on {scheme}://{addr}");
-        trailwatch_server::serve(app, listener, tls.as_ref(), shutdown()).await?;
-        eprintln!("stopped");
-        Ok(0)
+        let flag = stop.clone();
+        let shutdown = async move {
+            shutdown().await;
+            flag.store(true, Ordering::SeqCst);
+        };
+        trailwatch_server::serve(app, listener, tls.as_ref(), shutdown).await?;
+        Ok::<_, Fail>(())
+    });
+    // The server may also end by failing: the poller stops then too.
+    stop.store(true, Ordering::SeqCst);
+    if let Some(handle) = poller {
+        if handle.join().is_err() {
+            eprintln!("the poller panicked");
+        }
+    }
+    served?;
+    eprintln!("stopped");
+    Ok(0)
+}
+
+/// Polls the configured accounts on a thread of its own, with the store opened as the writer
+/// there, until `stop`. Its failures are printed and leave the server running.
+fn background_poller(
+    data_dir: PathBuf,
+    config: crate::config::Config,
+    args: PollArgs,
+    quiet: bool,
+    stop: Arc<AtomicBool>,
+) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
+        let mut polling = match crate::aws::Polling::open(&data_dir, &config, &args) {
+            Ok(p) => p,
+            Err(e) => {
+                eprintln!("poller not started: {}", e.message);
+                return;
+            }
+        };
+        let n = config.aws.accounts.len();
+        eprintln!("polling {n} AWS account{}", if n == 1 { "" } else { "s" });
+        let o = crate::aws::LoopOptions { once: false, quiet, stop: &stop, keep_going: true };
+        match polling.run(&config, &o) {
+            Ok(_) => eprintln!("poller stopped"),
+            Err(e) => eprintln!("poller stopped: {}", e.message),
+        }
     })
 }
 
 /// Ctrl-C or SIGTERM.
-async fn shutdown() {
+pub async fn shutdown() {
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}

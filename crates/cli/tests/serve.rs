@@ -2,46 +2,16 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Stdio};
+use std::process::Stdio;
 
-use common::{command, tw};
-
-/// A running `trailwatch serve`, killed when dropped.
-struct Server {
-    child: Child,
-    base: String,
-    /// The first admin's password, when the server created it.
-    admin_password: Option<String>,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use common::{command, start_server, tw, Server};
 
 /// Starts the server on a free loopback port (port 0: it prints the one it got).
 fn start(data: &Path, extra: &[&str]) -> Server {
     let mut args = vec!["serve", "--listen", "127.0.0.1:0"];
     args.extend_from_slice(extra);
-    let mut child = command(data, &args).stderr(Stdio::piped()).stdout(Stdio::null()).spawn().unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let mut admin_password = None;
-    let base = loop {
-        let line = lines.next().expect("the server says where it listens").unwrap();
-        if let Some(p) = line.strip_prefix("created user admin with password ") {
-            admin_password = Some(p.trim().to_owned());
-        }
-        if let Some(url) = line.strip_prefix("listening on ") {
-            break url.trim().to_owned();
-        }
-    };
-    // Keep reading stderr so the server never blocks on a full pipe.
-    std::thread::spawn(move || for _ in lines {});
-    Server { child, base, admin_password }
+    start_server(command(data, &args))
 }
 
 fn agent() -> ureq::Agent {

@@ -7,6 +7,7 @@ use axum::http::StatusCode;
 use axum::{Extension, Json};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
+use trailwatch_aws::report::{AccountDiscovery, DoctorRun};
 use trailwatch_store::{DashboardRow, EventStore, RuleSwitch, TimeRange};
 
 use crate::api::{now_ms, parse_time, Body};
@@ -223,23 +224,29 @@ pub async fn delete_dashboard(State(app): State<AppState>, Path(id): Path<String
     Ok(Json(json!({ "deleted": shown })))
 }
 
-/// `GET /api/v1/sources`: what was read, per source, and the health of every AWS trail that
-/// `trailwatch poll` reads (kept in the state by trailwatch-aws).
+/// `GET /api/v1/sources`: what was read, per source; the health of every AWS trail polled;
+/// and per configured account what the last discovery found (settings, trails read or skipped
+/// and why, errors) and the last `trailwatch doctor` report (all kept in the state by
+/// trailwatch-aws).
 pub async fn sources(State(app): State<AppState>) -> Result<Json<Value>> {
-    let (summaries, stats, health) = app
+    let (summaries, stats, health, found, doctor) = app
         .blocking(|i| {
             let s = i.state().source_summaries()?;
-            let health = trailwatch_aws::health::TrailHealth::all(&i.state())
-                .map_err(|e| ApiError::Internal(format!("trail health: {e}")))?;
-            Ok((s, i.store()?.stats()?, health))
+            let aws = |e: trailwatch_aws::Error| ApiError::Internal(format!("aws sources: {e}"));
+            let health = trailwatch_aws::health::TrailHealth::all(&i.state()).map_err(aws)?;
+            let found = AccountDiscovery::all(&i.state()).map_err(aws)?;
+            let doctor = DoctorRun::all(&i.state()).map_err(aws)?;
+            Ok((s, i.store()?.stats()?, health, found, doctor))
         })
         .await?;
     let now = now_ms();
+    let skipped =
+        |arn: &str| found.iter().flat_map(|a| &a.trails).any(|t| t.arn == arn && t.skipped.is_some());
     let trails: Vec<Value> = health
         .iter()
         .map(|t| {
-            // A trail is polled only while it logs (skipped ones have no health).
-            let s = t.summary(now, true);
+            // A trail that stopped logging is not silent: it is skipped.
+            let s = t.summary(now, !skipped(&t.arn));
             json!({
                 "arn": t.arn, "name": t.name, "account": t.account, "bucket": t.bucket,
                 "last_file": t.last_file, "last_file_at": t.last_file_at,
@@ -269,7 +276,53 @@ pub async fn sources(State(app): State<AppState>) -> Result<Json<Value>> {
         "sources": sources,
         "store": { "events": stats.events, "oldest": stats.oldest, "newest": stats.newest },
         "trails": trails,
+        "accounts": accounts_json(found, doctor),
     })))
+}
+
+/// Each account discovered or checked: its discovery (or `null`) and its last doctor run (or
+/// `null`), in the order discovery saw them, then accounts only doctor checked.
+fn accounts_json(found: Vec<AccountDiscovery>, mut doctor: Vec<DoctorRun>) -> Vec<Value> {
+    let mut out = Vec::new();
+    for a in found {
+        let d = doctor.iter().position(|d| d.account == a.id).map(|i| doctor.remove(i));
+        let trails: Vec<Value> = a
+            .trails
+            .iter()
+            .map(|t| {
+                json!({
+                    "name": t.name, "arn": t.arn, "kind": t.kind, "home_region": t.home_region,
+                    "bucket": t.bucket, "bucket_region": t.bucket_region, "prefix": t.prefix,
+                    "kms_key_id": t.kms_key_id, "status": if t.skipped.is_some() { "skipped" } else { "reading" },
+                    "skipped_reason": t.skipped, "stopped_at": t.stopped_at, "folders": t.folders,
+                })
+            })
+            .collect();
+        out.push(json!({
+            "id": a.id, "name": a.name, "regions": a.regions, "mode": a.mode,
+            "sqs_queue_url": a.sqs_queue_url, "role_arn": a.role_arn, "profile": a.profile,
+            "poll_interval_secs": a.poll_interval_secs, "selection": a.selection,
+            "discovered_at": a.at, "trails": trails, "errors": a.errors, "doctor": d.map(doctor_json),
+        }));
+    }
+    for d in doctor {
+        out.push(json!({
+            "id": d.account, "name": d.name, "regions": [], "mode": null, "sqs_queue_url": null,
+            "role_arn": null, "profile": null, "poll_interval_secs": null, "selection": [],
+            "discovered_at": null, "trails": [], "errors": [], "doctor": doctor_json(d),
+        }));
+    }
+    out
+}
+
+fn doctor_json(d: DoctorRun) -> Value {
+    json!({
+        "at": d.at, "ok": d.ok, "notes": d.notes, "policy": d.policy,
+        "checks": d.checks.iter().map(|c| json!({
+            "permission": c.permission, "resource": c.resource, "ok": c.ok, "error": c.error,
+            "statement": c.statement, "note": c.note,
+        })).collect::<Vec<_>>(),
+    })
 }
 
 /// The loaded rules with the switches people made (who and when) applied.

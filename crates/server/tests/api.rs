@@ -843,6 +843,72 @@ async fn sources_sum_the_files_read() {
     assert_eq!(t["lists_per_day"], 4.0 * 288.0);
     assert_eq!(t["gets_total"], 3);
     assert_eq!(t["last_error"], "AccessDenied: s3:GetObject");
+    assert_eq!(r.body["accounts"], json!([]));
+
+    // What discovery and doctor saved: one account with its trails, and its last doctor run;
+    // a second account only doctor checked.
+    use trailwatch_aws::report::{AccountDiscovery, CheckResult, DoctorRun, TrailFound};
+    let found = AccountDiscovery {
+        id: "111122223333".into(),
+        name: "prod".into(),
+        regions: vec!["us-east-1".into()],
+        mode: "s3".into(),
+        poll_interval_secs: 300,
+        selection: vec!["every event".into()],
+        at: now,
+        trails: vec![
+            TrailFound {
+                name: "main".into(),
+                arn: health.arn.clone(),
+                kind: "multi-region".into(),
+                ..Default::default()
+            },
+            TrailFound {
+                name: "old".into(),
+                arn: "arn:aws:cloudtrail:us-east-1:111122223333:trail/old".into(),
+                skipped: Some("not logging since 2026-11-02T10:00:00+00:00".into()),
+                ..Default::default()
+            },
+        ],
+        errors: vec!["cloudtrail:DescribeTrails in eu-west-1: AccessDenied (HTTP 403)".into()],
+        ..Default::default()
+    };
+    let run = |account: &str| DoctorRun {
+        account: account.into(),
+        name: account.into(),
+        at: now,
+        ok: false,
+        checks: vec![CheckResult {
+            permission: "s3:GetObject".into(),
+            resource: "s3://logs/x".into(),
+            error: Some("AccessDenied".into()),
+            ..Default::default()
+        }],
+        notes: vec![],
+        policy: Some("{\"Version\": \"2012-10-17\"}".into()),
+    };
+    let mut state = State::open(&f.data().join("state.sqlite")).unwrap();
+    AccountDiscovery::save_all(&mut state, std::slice::from_ref(&found)).unwrap();
+    run("111122223333").save(&mut state).unwrap();
+    run("444455556666").save(&mut state).unwrap();
+    drop(state);
+    let r = get(&f, "/api/v1/sources").await;
+    let accounts = r.body["accounts"].as_array().unwrap();
+    assert_eq!(accounts.len(), 2, "{}", r.text);
+    let a = &accounts[0];
+    assert_eq!(a["id"], "111122223333");
+    assert_eq!(a["selection"], json!(["every event"]));
+    assert_eq!(a["discovered_at"], now);
+    assert_eq!(a["trails"][0]["status"], "reading");
+    assert_eq!(a["trails"][1]["status"], "skipped");
+    assert_eq!(a["trails"][1]["skipped_reason"], "not logging since 2026-11-02T10:00:00+00:00");
+    assert_eq!(a["errors"][0], found.errors[0]);
+    assert_eq!(a["doctor"]["checks"][0]["permission"], "s3:GetObject");
+    assert_eq!(a["doctor"]["checks"][0]["ok"], false);
+    assert_eq!(a["doctor"]["policy"], "{\"Version\": \"2012-10-17\"}");
+    assert_eq!(accounts[1]["id"], "444455556666");
+    assert!(accounts[1]["discovered_at"].is_null());
+    assert_eq!(accounts[1]["doctor"]["at"], now);
 }
 
 fn chrono_now_ms() -> i64 {
