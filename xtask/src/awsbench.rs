@@ -13,7 +13,7 @@ use chrono::{Duration as ChronoDuration, Utc};
 use clap::Args;
 use trailwatch_synth::SynthConfig;
 
-use crate::moto::{Moto, CREATE_TRAIL, UPLOAD};
+use crate::moto::{Moto, CREATE_TRAIL, DELETE_TRAIL, UPLOAD};
 use crate::proxy::{CountingProxy, Counts, Kind};
 
 #[derive(Args)]
@@ -196,7 +196,7 @@ fn polling_cost(binary: &Path, moto: &Moto, dir: &Path, events: u64) -> Result<(
     let proxy = CountingProxy::start(moto.port)?;
     let data = dir.join("poll-data");
     let cfg = dir.join("poll.toml");
-    let mut poll = |what: &str, relist: &str, fake_time: Option<&str>, objects: u64| -> Result<u64> {
+    let poll = |what: &str, relist: &str, fake_time: Option<&str>, objects: u64| -> Result<u64> {
         write_config(&cfg, &proxy.url(), &config.regions, HISTORY_DAYS, relist)?;
         let before = proxy.counts();
         let run = trailwatch(binary, &data, Some(&cfg), &["poll", "--once", "--no-detect"], fake_time)?;
@@ -241,7 +241,7 @@ fn print_poll(what: &str, c: &Counts, reported: (u64, u64, u64), objects: u64, f
     println!("{what}:");
     println!(
         "  on the wire: {} list (day folders) + {} get = {poll_requests} poll requests, {:.2} per account×region; \
-         discovery {} ({} CloudTrail, {} GetBucketLocation, {} folder lists); other {}",
+         discovery {} ({} CloudTrail, {} GetBucketLocation, {} folder lists); other {}; total {}",
         c.get(Kind::List),
         c.get(Kind::Get),
         poll_requests as f64 / folders as f64,
@@ -249,7 +249,8 @@ fn print_poll(what: &str, c: &Counts, reported: (u64, u64, u64), objects: u64, f
         c.get(Kind::Api),
         c.get(Kind::Location),
         c.get(Kind::Folders),
-        c.get(Kind::Other)
+        c.get(Kind::Other),
+        c.total()
     );
     println!(
         "  poller says: {new} new files, {lists} list + {gets} get{}; objects in the bucket: {objects}",
@@ -288,6 +289,8 @@ fn ingest_rate(binary: &Path, moto: &Moto, dir: &Path, events: u64, runs: usize)
     // The benchmark dataset, moved to the last three days so that a first poll reads it.
     let start = today_ms() - 3 * 86_400_000;
     let config = SynthConfig { start_ms: start, ..SynthConfig::benchmark(events) };
+    // The history's trail goes, so that the poll reads this trail only.
+    moto.python(DELETE_TRAIL, &["org"])?;
     moto.python(CREATE_TRAIL, &["bench", "bench", &config.prefix])?;
     let data = dir.join("synth");
     let t = Instant::now();

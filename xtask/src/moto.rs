@@ -110,6 +110,13 @@ ct.create_trail(Name=trail, S3BucketName=bucket, S3KeyPrefix=prefix, IsMultiRegi
 ct.start_logging(Name=trail)
 "#;
 
+/// Deletes the trail `sys.argv[2]`.
+pub const DELETE_TRAIL: &str = r#"
+import boto3, sys
+kw = dict(endpoint_url=sys.argv[1], region_name="us-east-1", aws_access_key_id="testing", aws_secret_access_key="testing")
+boto3.client("cloudtrail", **kw).delete_trail(Name=sys.argv[2])
+"#;
+
 /// Uploads every file under a folder to `bucket`, keyed by its path relative to the folder;
 /// prints the number of objects and bytes.
 pub const UPLOAD: &str = r#"
