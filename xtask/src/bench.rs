@@ -130,7 +130,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
     Ok(())
 }
 
-fn build_release(root: &Path) -> Result<PathBuf> {
+pub(crate) fn build_release(root: &Path) -> Result<PathBuf> {
     let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
         .args(["build", "--release", "-q", "-p", "trailwatch"])
         .current_dir(root)
@@ -168,7 +168,7 @@ fn ensure_dataset(dir: &Path, events: u64) -> Result<(u64, u64)> {
     Ok((files, bytes))
 }
 
-fn gz_files(dir: &Path) -> Vec<PathBuf> {
+pub(crate) fn gz_files(dir: &Path) -> Vec<PathBuf> {
     walkdir::WalkDir::new(dir)
         .sort_by_file_name()
         .into_iter()
@@ -255,7 +255,7 @@ fn run_binary(binary: &Path, store: &Path, args: &[&str], data: &Path) -> Result
 
 /// Waits for one child and returns its exit status, its own peak resident memory (KiB) and the
 /// CPU seconds it used.
-fn wait_with_rusage(child: std::process::Child) -> Result<(i32, i64, f64)> {
+pub(crate) fn wait_with_rusage(child: std::process::Child) -> Result<(i32, i64, f64)> {
     let pid = child.id() as libc::pid_t;
     let mut status = 0;
     // SAFETY: wait4 writes only into the status and rusage it is given; the pid is our child,

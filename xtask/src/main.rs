@@ -1,8 +1,12 @@
-//! Project tasks: `cargo run --release -p xtask -- bench` (the benchmark) and `gen` (a
-//! synthetic CloudTrail dataset in the S3 layout).
+//! Project tasks: `cargo run --release -p xtask -- bench` (the benchmark), `aws-bench` (polling
+//! cost and S3 ingest rate against moto) and `gen` (a synthetic CloudTrail dataset in the S3
+//! layout).
 
+mod awsbench;
 mod bench;
 mod latency;
+mod moto;
+mod proxy;
 
 use std::path::PathBuf;
 
@@ -19,6 +23,9 @@ struct Cli {
 enum Task {
     /// Generate data, then measure parse rate, ingest rate, memory, index size and query latency.
     Bench(bench::BenchArgs),
+    /// Against moto: S3 requests per poll (6 accounts × 4 regions, 30 days), and the ingest rate
+    /// of S3 objects against the same files read locally.
+    AwsBench(awsbench::AwsBenchArgs),
     /// Write a synthetic CloudTrail dataset in the S3 layout.
     Gen {
         out: PathBuf,
@@ -32,6 +39,7 @@ enum Task {
 fn main() -> anyhow::Result<()> {
     match Cli::parse().task {
         Task::Bench(args) => bench::run(args),
+        Task::AwsBench(args) => awsbench::run(args),
         Task::Gen { out, events, seed } => {
             let config =
                 trailwatch_synth::SynthConfig { seed, ..trailwatch_synth::SynthConfig::benchmark(events) };
