@@ -620,21 +620,8 @@ async fn metrics_count_requests_by_route_and_status() {
 async fn searches_see_what_an_ingest_commits_while_the_server_runs() {
     let f = fixture_with(Options { refresh_every: Duration::ZERO, ..Options::default() });
     assert_eq!(get(&f, "/api/v1/search?limit=1").await.body["total"], 310);
-    let stratus = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../cloudtrail/tests/data/stratus/aws.defense-evasion.cloudtrail-stop.jsonl");
-    let line = std::fs::read_to_string(stratus).unwrap().lines().next().unwrap().to_owned();
-    let mut record: Value = serde_json::from_str(&line).unwrap();
-    record["eventID"] = json!("00000000-0000-4000-8000-000000000001");
-    let logs = f.dir.path().join("more");
-    std::fs::create_dir_all(&logs).unwrap();
-    std::fs::write(logs.join("more.jsonl"), format!("{record}\n")).unwrap();
     // Another writer, as `trailwatch ingest` in another process would be.
-    let writer = EmbeddedStore::open(&f.data(), StoreOptions::default()).unwrap();
-    let mut state = State::open(&f.data().join("state.sqlite")).unwrap();
-    struct Quiet;
-    impl trailwatch_ingest::Observer for Quiet {}
-    let options = trailwatch_ingest::IngestOptions { now_ms: chrono_now(), ..Default::default() };
-    trailwatch_ingest::ingest(&[logs], &writer, &mut state, &options, &Quiet, None).unwrap();
+    ingest_one(&f, "00000000-0000-4000-8000-000000000001");
     assert_eq!(get(&f, "/api/v1/search?limit=1").await.body["total"], 311);
     let r = get(&f, "/api/v1/events/00000000-0000-4000-8000-000000000001").await;
     assert_eq!(r.status, StatusCode::OK);
