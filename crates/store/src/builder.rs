@@ -15,7 +15,7 @@ use trailwatch_cloudtrail::Event;
 use trailwatch_query::{FieldValues, KnownField};
 
 use crate::segfile::{write_columns, write_doc_columns, BlockWriter, ColumnData, DictWriter, SegmentFile};
-use crate::terms::{columns, for_each_term, TermScratch};
+use crate::terms::{columns, for_each_term, for_each_text_term, TermScratch};
 use crate::Result;
 
 #[derive(Default)]
@@ -38,13 +38,16 @@ pub struct Builder {
     /// The terms of the document being added (hash, start and length in `doc_bytes`): they
     /// are all known before the first is looked up, so the table's, the entries' and the
     /// postings' cache lines for the next terms are fetched while this one is worked on.
-    doc_terms: Vec<(u64, u32, u32)>,
+    doc_terms: Vec<(u64, u32, u32, u32)>,
     doc_bytes: Vec<u8>,
     time: Vec<i64>,
     received: Vec<i64>,
     id_hash: Vec<u64>,
     columns: Vec<(KnownField, Column)>,
     shapes: Shapes,
+    /// Entries of raw string terms whose words and pairs are made at write time, with where
+    /// the value starts in the term (see [`for_each_term`]'s `derive`).
+    derivable: Vec<(u32, u32)>,
     blocks: BlockWriter,
     scratch: TermScratch,
 }
@@ -360,6 +363,7 @@ impl Builder {
             id_hash: Vec::new(),
             columns: columns().map(|f| (f, Column { starts: vec![0], ..Column::default() })).collect(),
             shapes: Shapes::default(),
+            derivable: Vec::new(),
             blocks: BlockWriter::new()?,
             scratch: TermScratch::default(),
         })
@@ -377,6 +381,7 @@ impl Builder {
             + self.time.capacity() * 24
             + self.blocks.memory()
             + self.shapes.memory()
+            + self.derivable.capacity() * 8
             + self
                 .columns
                 .iter()
@@ -397,9 +402,10 @@ impl Builder {
         for_each_term(
             event,
             &mut buf,
-            &mut |t| {
+            true,
+            &mut |t, at| {
                 let hash = self.hasher.hash_one(t);
-                self.doc_terms.push((hash, self.doc_bytes.len() as u32, t.len() as u32));
+                self.doc_terms.push((hash, self.doc_bytes.len() as u32, t.len() as u32, at));
                 self.doc_bytes.extend_from_slice(t);
             },
             &mut |t| shapes.push_term(t),
@@ -410,14 +416,14 @@ impl Builder {
         // Three stages ahead of the term being posted: its slot's line is asked for, then the
         // entry that slot names, then the entry's bytes and last postings block.
         const AHEAD: usize = 4;
-        for (i, &(hash, start, len)) in terms.iter().enumerate() {
-            if let Some(&(h, _, _)) = terms.get(i + 3 * AHEAD) {
+        for (i, &(hash, start, len, at)) in terms.iter().enumerate() {
+            if let Some(&(h, ..)) = terms.get(i + 3 * AHEAD) {
                 self.table.prefetch_slot(h);
             }
-            if let Some(&(h, _, _)) = terms.get(i + 2 * AHEAD) {
+            if let Some(&(h, ..)) = terms.get(i + 2 * AHEAD) {
                 self.table.prefetch_entry(h);
             }
-            if let Some(&(h, _, _)) = terms.get(i + AHEAD) {
+            if let Some(&(h, ..)) = terms.get(i + AHEAD) {
                 if let Some(e) = self.table.prefetch_entry(h) {
                     if let Some(b) = self.arena.get(e.start as usize) {
                         prefetch(b);
@@ -427,7 +433,7 @@ impl Builder {
                     }
                 }
             }
-            self.post(&bytes[start as usize..(start + len) as usize], hash, doc);
+            self.post(&bytes[start as usize..(start + len) as usize], hash, doc, at);
         }
         self.doc_terms = terms;
         self.doc_bytes = bytes;
@@ -460,8 +466,9 @@ impl Builder {
     }
 
     /// Records that `doc` has `term`. A term that comes again in the same document (a word of
-    /// many strings) finds its entry in cache and stops at `last == doc`.
-    fn post(&mut self, term: &[u8], hash: u64, doc: u32) {
+    /// many strings) finds its entry in cache and stops at `last == doc`. `at` > 0: the term
+    /// is a raw string's whose words are derived at write time from byte `at` on.
+    fn post(&mut self, term: &[u8], hash: u64, doc: u32, at: u32) {
         if let Some(id) = self.table.find(&self.arena, hash, term) {
             let e = &mut self.table.entries[id];
             if e.last == doc {
@@ -483,6 +490,23 @@ impl Builder {
         let entry =
             Entry { start, len: term.len() as u32, first: doc, last: doc, head: 0, tail: 0, later: 0 };
         self.table.insert(&self.arena, hash, entry);
+        if at > 0 {
+            self.derivable.push((self.table.entries.len() as u32 - 1, at));
+        }
+    }
+
+    /// Appends the documents of `e` (ascending) to `out`.
+    fn entry_docs(pool: &Pool, e: &Entry, out: &mut Vec<u32>) -> Result<()> {
+        let mut d = e.first;
+        out.push(d);
+        pool.for_each_block(e.head, &mut |block| {
+            let mut c = crate::codec::Cursor::new(block);
+            while !c.is_done() {
+                d += c.varint()? as u32;
+                out.push(d);
+            }
+            Ok(())
+        })
     }
 
     /// Writes the segment to `path` (synced) and returns how many events it holds.
@@ -504,8 +528,8 @@ impl Builder {
         Ok(docs)
     }
 
-    /// The sorted dictionary and the posting lists: the table's terms and the presence terms
-    /// made from the shapes, merged in term order.
+    /// The sorted dictionary and the posting lists: the table's terms, the presence terms
+    /// made from the shapes and the words derived from raw strings, merged in term order.
     fn write_terms(&mut self, file: &mut SegmentFile) -> Result<()> {
         let arena = &self.arena;
         let bytes = |e: &Entry| &arena[e.start as usize..(e.start + e.len) as usize];
@@ -513,47 +537,199 @@ impl Builder {
         self.table.slots = Vec::new();
         // Sorted by the first 8 bytes, read once into the sort key (16 bytes a term while
         // sorting); the bytes themselves are compared only between terms that share those.
-        let mut order: Vec<(u64, u32)> = entries
-            .iter()
-            .enumerate()
-            .map(|(id, e)| {
-                let mut key = [0u8; 8];
-                let b = bytes(e);
-                let n = b.len().min(8);
-                key[..n].copy_from_slice(&b[..n]);
-                (u64::from_be_bytes(key), id as u32)
-            })
-            .collect();
+        let mut order: Vec<(u64, u32)> =
+            entries.iter().enumerate().map(|(id, e)| (prefix_key(bytes(e)), id as u32)).collect();
         order.sort_unstable_by(|(ka, a), (kb, b)| {
             ka.cmp(kb).then_with(|| bytes(&entries[*a as usize]).cmp(bytes(&entries[*b as usize])))
         });
         let shapes = std::mem::take(&mut self.shapes);
         let presence = shapes.postings()?;
         let mut presence = presence.iter().peekable();
+        let derived = Derived::new(&std::mem::take(&mut self.derivable), &entries, arena, &mut self.scratch);
+        let mut derived_at = 0;
         let mut dict = DictWriter::new(file)?;
         let mut docs = Vec::new();
+        let pool = &self.pool;
+        let n_docs = self.docs;
+        // The documents of derived word `w`, and of table entry `also` (the same term).
+        let derived_docs = |w: usize, also: Option<&Entry>, docs: &mut Vec<u32>| -> Result<()> {
+            docs.clear();
+            let sources = derived.sources(w);
+            for &id in sources {
+                Self::entry_docs(pool, &entries[id as usize], docs)?;
+            }
+            if let Some(e) = also {
+                Self::entry_docs(pool, e, docs)?;
+            }
+            if sources.len() + usize::from(also.is_some()) > 1 {
+                union_in_place(docs, n_docs);
+            }
+            Ok(())
+        };
         for &(_, id) in &order {
             let e = &entries[id as usize];
-            while let Some((term, list)) = presence.next_if(|(t, _)| *t < bytes(e)) {
-                dict.add(file, term, list)?;
+            let term = bytes(e);
+            while let Some((t, list)) = presence.next_if(|(t, _)| *t < term) {
+                dict.add(file, t, list)?;
             }
-            docs.clear();
-            let mut d = e.first;
-            docs.push(d);
-            self.pool.for_each_block(e.head, &mut |block| {
-                let mut c = crate::codec::Cursor::new(block);
-                while !c.is_done() {
-                    d += c.varint()? as u32;
-                    docs.push(d);
-                }
-                Ok(())
-            })?;
-            dict.add(file, bytes(e), &docs)?;
+            while derived_at < derived.len() && derived.term(derived_at) < term {
+                derived_docs(derived_at, None, &mut docs)?;
+                dict.add(file, derived.term(derived_at), &docs)?;
+                derived_at += 1;
+            }
+            if derived_at < derived.len() && derived.term(derived_at) == term {
+                derived_docs(derived_at, Some(e), &mut docs)?;
+                derived_at += 1;
+            } else {
+                docs.clear();
+                Self::entry_docs(pool, e, &mut docs)?;
+            }
+            dict.add(file, term, &docs)?;
         }
-        for (term, list) in presence {
-            dict.add(file, term, list)?;
+        // Presence terms (`e`) sort before words (`p`, `w`), so the rest never interleave.
+        for (t, list) in presence {
+            dict.add(file, t, list)?;
+        }
+        while derived_at < derived.len() {
+            derived_docs(derived_at, None, &mut docs)?;
+            dict.add(file, derived.term(derived_at), &docs)?;
+            derived_at += 1;
         }
         dict.finish(file)
+    }
+}
+
+/// The first 8 bytes of a term as a big-endian number: orders like the bytes do.
+fn prefix_key(b: &[u8]) -> u64 {
+    let mut key = [0u8; 8];
+    let n = b.len().min(8);
+    key[..n].copy_from_slice(&b[..n]);
+    u64::from_be_bytes(key)
+}
+
+/// Sorts `docs` and removes repeats; a bit set when they are many for the segment's size.
+fn union_in_place(docs: &mut Vec<u32>, n_docs: u32) {
+    if docs.len() * 8 > n_docs as usize {
+        let mut bits = vec![0u64; (n_docs as usize).div_ceil(64).max(1)];
+        for &d in docs.iter() {
+            bits[d as usize >> 6] |= 1 << (d & 63);
+        }
+        docs.clear();
+        for (i, &word) in bits.iter().enumerate() {
+            let mut w = word;
+            while w != 0 {
+                docs.push((i as u32) << 6 | w.trailing_zeros());
+                w &= w - 1;
+            }
+        }
+    } else {
+        docs.sort_unstable();
+        docs.dedup();
+    }
+}
+
+/// The words and pairs of the derivable raw strings: each distinct term once, sorted, with
+/// the raw string entries it comes from.
+struct Derived {
+    /// Term bytes, one after another; term `i` is `spans[i]` (start, length).
+    bytes: Vec<u8>,
+    spans: Vec<(u32, u32)>,
+    /// Sorted order of the terms.
+    order: Vec<u32>,
+    /// Source entries by term: term `t`'s are `sources[first[t]..fill[t]]`.
+    sources: Vec<u32>,
+    first: Vec<u32>,
+    fill: Vec<u32>,
+}
+
+impl Derived {
+    fn new(derivable: &[(u32, u32)], entries: &[Entry], arena: &[u8], scratch: &mut TermScratch) -> Derived {
+        // Distinct terms in a table of their own, as the builder's (no allocation per term).
+        let mut table = TermTable::new();
+        let mut bytes = Vec::new();
+        let hasher = hasher();
+        // (term, source entry) in the order made: entries ascending, a term's sources too.
+        let mut pairs: Vec<(u32, u32)> = Vec::new();
+        for &(entry, at) in derivable {
+            let e = &entries[entry as usize];
+            let value = &arena[(e.start + at) as usize..(e.start + e.len) as usize];
+            // Derivable values are ASCII (see `terms::for_each_term`).
+            let Ok(value) = std::str::from_utf8(value) else { continue };
+            for_each_text_term(value, scratch, &mut |t| {
+                let hash = hasher.hash_one(t);
+                let id = match table.find(&bytes, hash, t) {
+                    Some(id) => id as u32,
+                    None => {
+                        let start = bytes.len() as u32;
+                        bytes.extend_from_slice(t);
+                        let new = Entry {
+                            start,
+                            len: t.len() as u32,
+                            first: 0,
+                            last: 0,
+                            head: 0,
+                            tail: 0,
+                            later: 0,
+                        };
+                        table.insert(&bytes, hash, new);
+                        table.entries.len() as u32 - 1
+                    }
+                };
+                pairs.push((id, entry));
+            });
+        }
+        let terms = std::mem::take(&mut table.entries);
+        drop(table);
+        // Grouped by term with a counting sort, which keeps each term's sources ascending;
+        // the same word twice in one string is one source.
+        let n = terms.len();
+        let mut first = vec![0u32; n + 1];
+        for &(t, _) in &pairs {
+            first[t as usize + 1] += 1;
+        }
+        for i in 0..n {
+            first[i + 1] += first[i];
+        }
+        let mut fill: Vec<u32> = first[..n].to_vec();
+        let mut sources = vec![u32::MAX; pairs.len()];
+        for &(t, e) in &pairs {
+            let at = fill[t as usize] as usize;
+            if at > first[t as usize] as usize && sources[at - 1] == e {
+                continue;
+            }
+            sources[at] = e;
+            fill[t as usize] += 1;
+        }
+        drop(pairs);
+        let term = |id: u32| {
+            let e = &terms[id as usize];
+            &bytes[e.start as usize..(e.start + e.len) as usize]
+        };
+        let mut order: Vec<(u64, u32)> = (0..n as u32).map(|id| (prefix_key(term(id)), id)).collect();
+        order.sort_unstable_by(|(ka, a), (kb, b)| ka.cmp(kb).then_with(|| term(*a).cmp(term(*b))));
+        let order = order.into_iter().map(|(_, id)| id).collect();
+        let spans = terms.iter().map(|e| (e.start, e.len)).collect();
+        Derived { bytes, spans, order, sources, first, fill }
+    }
+
+    fn len(&self) -> usize {
+        self.order.len()
+    }
+
+    fn raw_term(&self, id: usize) -> &[u8] {
+        let (start, len) = self.spans[id];
+        &self.bytes[start as usize..(start + len) as usize]
+    }
+
+    /// The `i`-th term in sorted order.
+    fn term(&self, i: usize) -> &[u8] {
+        self.raw_term(self.order[i] as usize)
+    }
+
+    /// The raw string entries of the `i`-th term in sorted order (ascending entry numbers).
+    fn sources(&self, i: usize) -> &[u32] {
+        let t = self.order[i] as usize;
+        &self.sources[self.first[t] as usize..self.fill[t] as usize]
     }
 }
 

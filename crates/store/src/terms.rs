@@ -182,6 +182,8 @@ pub struct TermScratch {
     buf: Vec<u8>,
     own: Keywords,
     raw: Keywords,
+    prev: Vec<u8>,
+    path: Vec<u8>,
 }
 
 /// A few keywords in one buffer (no allocation per keyword once warm).
@@ -238,18 +240,32 @@ impl Keywords {
     }
 }
 
+/// Whether the words and pairs of a string can be made from its raw `s` term alone (see
+/// [`for_each_term`]): ASCII (its lowercase keyword then splits into the same words), with a
+/// keyword term, and no NUL byte (NUL also ends a term's path).
+fn derivable(s: &str) -> bool {
+    !s.is_empty() && s.len() <= MAX_KEYWORD_BYTES && s.is_ascii() && !s.as_bytes().contains(&0)
+}
+
 /// Calls `f` with every term of `event` but its presence terms (`e`), and `presence` with
 /// those, each once and in the same order for events of the same shape (known fields in
 /// catalogue order, then raw paths in document order). A term given to `f` may come more
 /// than once (the same word twice). The builder keeps presence terms apart: most events share
 /// their set with many others, so a set is looked up once per event, not each of its terms.
+///
+/// With `derive`, the words and pairs (`w`, `p`) of most record strings are left out: `f`
+/// gets those strings' raw `s` terms with the offset of the value in the term (else 0), and
+/// [`for_each_text_term`] over that value gives the left-out terms. Strings repeat across
+/// events (agents, ARNs, names), so the builder makes their words once per distinct string
+/// when it writes the segment, not once per event.
 pub fn for_each_term(
     event: &Event,
     scratch: &mut TermScratch,
-    f: &mut dyn FnMut(&[u8]),
+    derive: bool,
+    f: &mut dyn FnMut(&[u8], u32),
     presence: &mut dyn FnMut(&[u8]),
 ) {
-    let TermScratch { buf, own, raw } = scratch;
+    let TermScratch { buf, own, raw, prev, path } = scratch;
     for &field in KnownField::ALL {
         if field.kind() == FieldKind::Time {
             continue;
@@ -277,7 +293,7 @@ pub fn for_each_term(
             if raw.same_set(own) {
                 write_own = false;
             } else if !raw.is_empty() {
-                f(&not_alias_term(field));
+                f(&not_alias_term(field), 0);
             }
         }
         if write_own {
@@ -286,13 +302,13 @@ pub fn for_each_term(
                 buf.push(KEYWORD);
                 buf.push(n);
                 buf.extend_from_slice(k);
-                f(buf);
+                f(buf, 0);
             }
         }
         if field == KnownField::SourceIp {
             for v in &values {
                 if let Ok(ip) = v.parse::<IpAddr>() {
-                    f(&ip_term(to_v6(ip)));
+                    f(&ip_term(to_v6(ip)), 0);
                 }
             }
         }
@@ -304,86 +320,102 @@ pub fn for_each_term(
         buf.extend_from_slice(p.as_bytes());
         presence(buf);
     });
-    buf.clear();
-    buf.push(RAW);
-    raw_terms(&event.raw, buf, true, f);
-    let mut prev = Vec::new();
-    let mut words = |s: &str| {
-        let mut prev_pos = None;
-        for_each_word(s, |pos, w| {
+    text_terms(&event.title, buf, prev, &mut |t| f(t, 0));
+    path.clear();
+    path.push(RAW);
+    let mut raw = RawTerms { derive, f, buf, prev };
+    raw.walk(&event.raw, path, true, true);
+}
+
+/// Calls `f` with the word and pair terms of one string, as [`for_each_term`] makes them.
+pub fn for_each_text_term(text: &str, scratch: &mut TermScratch, f: &mut dyn FnMut(&[u8])) {
+    let TermScratch { buf, prev, .. } = scratch;
+    text_terms(text, buf, prev, f);
+}
+
+/// The words of `s` (`w`), and each two words next to each other that both are
+/// [`is_pair_word`] (`p`). Pairs never span two strings.
+fn text_terms(s: &str, buf: &mut Vec<u8>, prev: &mut Vec<u8>, f: &mut dyn FnMut(&[u8])) {
+    let mut prev_pos = None;
+    for_each_word(s, |pos, w| {
+        buf.clear();
+        buf.push(WORD);
+        buf.extend_from_slice(w.as_bytes());
+        f(buf);
+        let alpha = is_pair_word(w);
+        if alpha && prev_pos.is_some_and(|p: u32| p + 1 == pos) {
             buf.clear();
-            buf.push(WORD);
+            buf.push(PAIR);
+            buf.extend_from_slice(prev);
+            buf.push(b' ');
             buf.extend_from_slice(w.as_bytes());
             f(buf);
-            let alpha = is_pair_word(w);
-            if alpha && prev_pos.is_some_and(|p: u32| p + 1 == pos) {
-                buf.clear();
-                buf.push(PAIR);
-                buf.extend_from_slice(&prev);
-                buf.push(b' ');
-                buf.extend_from_slice(w.as_bytes());
-                f(buf);
-            }
-            prev.clear();
-            prev.extend_from_slice(w.as_bytes());
-            // A pair starts only at a word that may begin one.
-            prev_pos = if alpha { Some(pos) } else { None };
-        })
-    };
-    words(&event.title);
-    for_each_string(&event.raw, &mut words);
+        }
+        prev.clear();
+        prev.extend_from_slice(w.as_bytes());
+        // A pair starts only at a word that may begin one.
+        prev_pos = if alpha { Some(pos) } else { None };
+    })
 }
 
-/// `path` holds `r` and the path so far (segments split by [`PATH_SEP`]).
-fn raw_terms(value: &Value, path: &mut Vec<u8>, top: bool, f: &mut dyn FnMut(&[u8])) {
-    match value {
-        Value::Null => {}
-        Value::Bool(b) => {
-            let len = path.len();
-            path.extend_from_slice(&[PATH_END, BOOL, *b as u8]);
-            f(path);
-            path.truncate(len);
-        }
-        Value::Number(n) => {
-            if let Some(x) = n.as_f64() {
+/// The raw record's `r` terms, and the words of its strings, in document order.
+struct RawTerms<'a> {
+    derive: bool,
+    f: &'a mut dyn FnMut(&[u8], u32),
+    buf: &'a mut Vec<u8>,
+    prev: &'a mut Vec<u8>,
+}
+
+impl RawTerms<'_> {
+    /// `path` holds `r` and the path so far (segments split by [`PATH_SEP`]); `clean` is
+    /// whether no key on it holds a NUL byte (the path then ends at the first NUL).
+    fn walk(&mut self, value: &Value, path: &mut Vec<u8>, top: bool, clean: bool) {
+        match value {
+            Value::Null => {}
+            Value::Bool(b) => {
                 let len = path.len();
-                path.extend_from_slice(&[PATH_END, NUM]);
-                path.extend_from_slice(&ordered_f64(x));
-                f(path);
+                path.extend_from_slice(&[PATH_END, BOOL, *b as u8]);
+                (self.f)(path, 0);
                 path.truncate(len);
             }
-        }
-        Value::String(s) => {
-            let len = path.len();
-            path.extend_from_slice(&[PATH_END, STR]);
-            if push_keyword(path, s) {
-                f(path);
-            }
-            path.truncate(len);
-        }
-        // Arrays are transparent: their items are at the array's own path.
-        Value::Array(items) => items.iter().for_each(|v| raw_terms(v, path, top, f)),
-        Value::Object(map) => {
-            for (key, child) in map {
-                let len = path.len();
-                if !top {
-                    path.push(PATH_SEP);
+            Value::Number(n) => {
+                if let Some(x) = n.as_f64() {
+                    let len = path.len();
+                    path.extend_from_slice(&[PATH_END, NUM]);
+                    path.extend_from_slice(&ordered_f64(x));
+                    (self.f)(path, 0);
+                    path.truncate(len);
                 }
-                path.extend_from_slice(key.as_bytes());
-                raw_terms(child, path, false, f);
+            }
+            Value::String(s) => {
+                let len = path.len();
+                path.extend_from_slice(&[PATH_END, STR]);
+                let at = path.len() as u32;
+                let derived = self.derive && clean && derivable(s);
+                if push_keyword(path, s) {
+                    (self.f)(path, if derived { at } else { 0 });
+                }
                 path.truncate(len);
+                if !derived {
+                    let f = &mut *self.f;
+                    text_terms(s, self.buf, self.prev, &mut |t| f(t, 0));
+                }
+            }
+            // Arrays are transparent: their items are at the array's own path.
+            Value::Array(items) => items.iter().for_each(|v| self.walk(v, path, top, clean)),
+            Value::Object(map) => {
+                for (key, child) in map {
+                    let len = path.len();
+                    if !top {
+                        path.push(PATH_SEP);
+                    }
+                    path.extend_from_slice(key.as_bytes());
+                    let clean = clean && !key.as_bytes().contains(&0);
+                    self.walk(child, path, false, clean);
+                    path.truncate(len);
+                }
             }
         }
-    }
-}
-
-/// Every string leaf of the record, in document order (as `Event::raw_strings`).
-fn for_each_string(value: &Value, f: &mut dyn FnMut(&str)) {
-    match value {
-        Value::String(s) => f(s),
-        Value::Array(items) => items.iter().for_each(|v| for_each_string(v, f)),
-        Value::Object(map) => map.values().for_each(|v| for_each_string(v, f)),
-        _ => {}
     }
 }
 
@@ -398,7 +430,7 @@ mod tests {
         let bytes = raw.to_string().into_bytes();
         let e = trailwatch_cloudtrail::normalize(raw, &bytes, &Default::default()).unwrap();
         let (mut terms, mut presence) = (Vec::new(), Vec::new());
-        for_each_term(&e, &mut TermScratch::default(), &mut |t| terms.push(t.to_vec()), &mut |t| {
+        for_each_term(&e, &mut TermScratch::default(), false, &mut |t, _| terms.push(t.to_vec()), &mut |t| {
             presence.push(t.to_vec())
         });
         assert!(presence.iter().all(|t| t[0] == EXISTS) && terms.iter().all(|t| t[0] != EXISTS));
@@ -425,6 +457,78 @@ mod tests {
         assert!(has(&exists_term("@a.B")));
         assert!(!has(&exists_term("@nothing")));
         assert!(has(&word_term("x")));
+    }
+
+    /// The terms of `raw` as a sorted set: all made per event, or with words derived from the
+    /// raw strings' terms as the builder does at write time.
+    fn term_set(raw: Value, derive: bool) -> Vec<Vec<u8>> {
+        let bytes = raw.to_string().into_bytes();
+        let e = trailwatch_cloudtrail::normalize(raw, &bytes, &Default::default()).unwrap();
+        let mut scratch = TermScratch::default();
+        let mut terms = Vec::new();
+        let mut derived = Vec::new();
+        for_each_term(
+            &e,
+            &mut scratch,
+            derive,
+            &mut |t, at| {
+                terms.push(t.to_vec());
+                if at > 0 {
+                    derived.push(t[at as usize..].to_vec());
+                }
+            },
+            &mut |_| {},
+        );
+        assert!(derive || derived.is_empty());
+        for value in derived {
+            let value = std::str::from_utf8(&value).unwrap();
+            for_each_text_term(value, &mut scratch, &mut |t| terms.push(t.to_vec()));
+        }
+        terms.sort();
+        terms.dedup();
+        terms
+    }
+
+    #[test]
+    fn derived_words_are_the_words_made_per_event() {
+        let raw = serde_json::json!({"eventTime": "2024-08-01T00:00:00Z", "eventName": "GetObject",
+            "userAgent": "aws-cli/2.13.5 Python/3.11.4 Linux/5.10 exe/x86_64.amzn.2 prompt/off",
+            "errorMessage": "User: arn:aws:iam::123456789012:user/Alice is not authorized to perform",
+            "a": {"B": "Über Straße", "k\u{0}ey": "nul in key", "v": "nul\u{0}value", "e": ""},
+            "list": ["One Two", {"x": "THREE four"}], "long": "word ".repeat(500), "n": 1});
+        let all = term_set(raw.clone(), false);
+        let derived = term_set(raw, true);
+        assert_eq!(all, derived);
+        assert!(all.contains(&pair_term("not", "authorized")));
+        assert!(all.contains(&word_term("über")));
+        assert!(all.contains(&word_term("three")));
+    }
+
+    #[test]
+    fn derive_leaves_out_the_words_of_derivable_strings_only() {
+        let raw =
+            serde_json::json!({"eventTime": "2024-08-01T00:00:00Z", "a": "Plain Words", "b": "Ünïcode"});
+        let bytes = raw.to_string().into_bytes();
+        let e = trailwatch_cloudtrail::normalize(raw, &bytes, &Default::default()).unwrap();
+        let mut words = Vec::new();
+        let mut values = Vec::new();
+        for_each_term(
+            &e,
+            &mut TermScratch::default(),
+            true,
+            &mut |t, at| {
+                if t[0] == WORD {
+                    words.push(String::from_utf8(t[1..].to_vec()).unwrap());
+                }
+                if at > 0 {
+                    values.push(String::from_utf8(t[at as usize..].to_vec()).unwrap());
+                }
+            },
+            &mut |_| {},
+        );
+        assert!(values.contains(&"plain words".to_string()), "{values:?}");
+        assert!(!words.contains(&"plain".to_string()));
+        assert!(words.contains(&"ünïcode".to_string()), "{words:?}");
     }
 
     #[test]
