@@ -16,6 +16,9 @@ pub const MAX_KEYWORD_BYTES: usize = 2048;
 /// word and its position; a word over [`MAX_WORD_BYTES`] is skipped but keeps its position, so
 /// phrases cannot jump over it.
 pub fn for_each_word(text: &str, mut f: impl FnMut(u32, &str)) {
+    if text.is_ascii() {
+        return for_each_ascii_word(text.as_bytes(), f);
+    }
     let mut lower = String::new();
     let words = text.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty());
     for (position, word) in (0u32..).zip(words) {
@@ -29,6 +32,32 @@ pub fn for_each_word(text: &str, mut f: impl FnMut(u32, &str)) {
             }
             f(position, &lower);
         }
+    }
+}
+
+/// [`for_each_word`] for ASCII text, a byte at a time (the same words: an ASCII character is
+/// alphanumeric exactly when its byte is).
+fn for_each_ascii_word(text: &[u8], mut f: impl FnMut(u32, &str)) {
+    let mut lower = [0u8; MAX_WORD_BYTES];
+    let mut position = 0u32;
+    let mut i = 0;
+    while i < text.len() {
+        if !text[i].is_ascii_alphanumeric() {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        while i < text.len() && text[i].is_ascii_alphanumeric() {
+            i += 1;
+        }
+        let word = &text[start..i];
+        if word.len() <= MAX_WORD_BYTES {
+            let lower = &mut lower[..word.len()];
+            lower.copy_from_slice(word);
+            lower.make_ascii_lowercase();
+            f(position, std::str::from_utf8(lower).expect("ASCII"));
+        }
+        position += 1;
     }
 }
 
@@ -70,6 +99,17 @@ mod tests {
                 (6, "2".into()),
             ]
         );
+    }
+
+    #[test]
+    fn ascii_and_unicode_paths_split_alike() {
+        for text in ["a-b  c", "--x9_Y--", "", "-", "AB12cd ef", "tab\there\nnew"] {
+            let ascii = words(text);
+            // The same text with one non-ASCII separator appended takes the char path.
+            let unicode = words(&format!("{text}\u{00a0}"));
+            assert_eq!(ascii, unicode, "{text:?}");
+        }
+        assert_eq!(words("a-b  c"), vec![(0, "a".into()), (1, "b".into()), (2, "c".into())]);
     }
 
     #[test]

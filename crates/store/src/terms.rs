@@ -96,7 +96,10 @@ pub fn push_keyword(out: &mut Vec<u8>, value: &str) -> bool {
         return false;
     }
     if value.is_ascii() {
-        out.extend(value.bytes().map(|b| b.to_ascii_lowercase()));
+        // Copied, then lowercased in place: both run many bytes at a time.
+        let start = out.len();
+        out.extend_from_slice(value.as_bytes());
+        out[start..].make_ascii_lowercase();
     } else {
         let mut buf = [0u8; 4];
         for c in value.chars().flat_map(char::to_lowercase) {
