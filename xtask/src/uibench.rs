@@ -236,7 +236,8 @@ pub fn run(args: UiBenchArgs) -> Result<()> {
 
     let searches = searches(newest);
     let api_figures = api_calls(&api, &searches, args.api_runs)?;
-    let browser = Browser::start(&chromium, &chromedriver, free_port()?, &args.dir.join("ui-bench-chromium"))?;
+    let browser =
+        Browser::start(&chromium, &chromedriver, free_port()?, &args.dir.join("ui-bench-chromium"))?;
     login(&browser, &base)?;
     let paint = explorer(&browser, &api, &base, &searches, args.runs)?;
     let overview = overview(&browser, &base, args.runs)?;
@@ -289,7 +290,8 @@ fn searches(newest: i64) -> Vec<Search> {
     let iso = |ms: i64| {
         chrono::DateTime::from_timestamp_millis(ms).map(|t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string())
     };
-    let mut out: Vec<Search> = QUERIES.iter().map(|q| Search { q: q.to_string(), from: None, to: None }).collect();
+    let mut out: Vec<Search> =
+        QUERIES.iter().map(|q| Search { q: q.to_string(), from: None, to: None }).collect();
     for q in &QUERIES[..4] {
         out.push(Search { q: q.to_string(), from: iso(newest + 1000 - 86_400_000), to: iso(newest + 1000) });
     }
@@ -337,7 +339,10 @@ struct ApiFigures {
 /// The explorer's facet and histogram calls for every search, one at a time.
 fn api_calls(api: &Api, searches: &[Search], runs: usize) -> Result<ApiFigures> {
     println!("\nfacet and histogram API calls as the explorer makes them ({runs} runs after a warm-up; ms)");
-    println!("  {:<46} {:>8} {:>8} {:>8} {:>8} {:>8}", "search", "hist p50", "hist p95", "facet p50", "facet p95", "worst");
+    println!(
+        "  {:<46} {:>8} {:>8} {:>8} {:>8} {:>8}",
+        "search", "hist p50", "hist p95", "facet p50", "facet p95", "worst"
+    );
     let (mut all_f, mut all_h) = (Vec::new(), Vec::new());
     for s in searches {
         let (mut f, mut h) = (Vec::new(), Vec::new());
@@ -413,6 +418,30 @@ fn wait_marks(browser: &Browser, names: &[&str], check: &str) -> Result<Value> {
     browser.execute_async(&script, vec![json!(names)])
 }
 
+/// A count as the UI shows it (`fmtCount` in util.js).
+fn fmt_count(n: u64) -> String {
+    let short = |v: f64, suffix: &str| {
+        let s = format!("{v:.1}");
+        format!("{}{suffix}", s.strip_suffix(".0").unwrap_or(&s))
+    };
+    match n {
+        n if n >= 1_000_000_000 => short(n as f64 / 1e9, "B"),
+        n if n >= 1_000_000 => short(n as f64 / 1e6, "M"),
+        n if n >= 10_000 => short(n as f64 / 1e3, "k"),
+        n => {
+            let digits = n.to_string();
+            let mut out = String::new();
+            for (i, ch) in digits.chars().enumerate() {
+                if i > 0 && (digits.len() - i) % 3 == 0 {
+                    out.push(',');
+                }
+                out.push(ch);
+            }
+            out
+        }
+    }
+}
+
 /// The end of the last resource whose path starts with `prefix` (ms since navigation start).
 fn resource_end(v: &Value, prefix: &str) -> Option<f64> {
     v["resources"]
@@ -453,13 +482,16 @@ fn explorer(browser: &Browser, api: &Api, base: &str, searches: &[Search], runs:
             browser.goto(&format!("{base}/ui/explorer{}", encode(&s.params())))?;
             let v = wait_marks(browser, &names, check)?;
             let c = &v["check"];
-            let shown: u64 = c["total"].as_str().unwrap_or("").replace(',', "").parse().unwrap_or(u64::MAX);
-            if shown != totals[i]
+            if c["total"].as_str() != Some(fmt_count(totals[i]).as_str())
                 || c["rows"].as_u64() != Some(totals[i].min(50))
                 || c["histogram"] != json!(true)
                 || c["errors"] != json!(0)
             {
-                bail!("the explorer did not show the results of {}: {c} (the API's total {})", s.label(), totals[i]);
+                bail!(
+                    "the explorer did not show the results of {}: {c} (the API's total {})",
+                    s.label(),
+                    totals[i]
+                );
             }
             if round == 0 {
                 continue;
@@ -539,7 +571,9 @@ fn overview(browser: &Browser, base: &str, runs: usize) -> Result<Samples> {
         s.p95(),
         last["check"]["values"]
     );
-    println!("  the last load's API calls (waiting for the answer, answer complete, ms since navigation start):");
+    println!(
+        "  the last load's API calls (waiting for the answer, answer complete, ms since navigation start):"
+    );
     for (path, server, end) in &calls {
         println!("    {path:<28} {server:>7.0} {end:>7.0}");
     }
@@ -580,9 +614,9 @@ fn users(api: &Api, searches: &[Search], users: usize, seconds: u64, load: Load)
                     i += 1;
                     let t = Instant::now();
                     let ok = match load {
-                        Load::Search => {
-                            api.get("/api/v1/search", &[s.params(), vec![("limit", "50".into())]].concat()).is_ok()
-                        }
+                        Load::Search => api
+                            .get("/api/v1/search", &[s.params(), vec![("limit", "50".into())]].concat())
+                            .is_ok(),
                         Load::Explorer => explorer_refresh(&api, s).is_ok(),
                     };
                     if ok {
@@ -612,7 +646,10 @@ fn explorer_refresh(api: &Api, s: &Search) -> Result<()> {
     api.get("/api/v1/histogram", &s.params())?;
     api.get("/api/v1/signals", &[("limit", "500".into())])?;
     for field in FACETS {
-        api.get("/api/v1/facets", &[s.params(), vec![("field", field.to_string()), ("size", "8".into())]].concat())?;
+        api.get(
+            "/api/v1/facets",
+            &[s.params(), vec![("field", field.to_string()), ("size", "8".into())]].concat(),
+        )?;
     }
     Ok(())
 }

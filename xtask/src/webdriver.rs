@@ -21,7 +21,10 @@ pub struct Browser {
 pub fn program(var: &str, default: &str) -> Result<PathBuf> {
     let p = std::env::var_os(var).map(PathBuf::from).unwrap_or_else(|| PathBuf::from(default));
     if !p.is_file() {
-        bail!("{} not found (set {var}; Debian's chromium and chromium-driver packages install it)", p.display());
+        bail!(
+            "{} not found (set {var}; Debian's chromium and chromium-driver packages install it)",
+            p.display()
+        );
     }
     Ok(p)
 }
@@ -63,7 +66,8 @@ impl Browser {
             },
         }}});
         let v = browser.call("POST", "/session", Some(caps))?;
-        browser.session = v["sessionId"].as_str().context("no sessionId in chromedriver's answer")?.to_owned();
+        browser.session =
+            v["sessionId"].as_str().context("no sessionId in chromedriver's answer")?.to_owned();
         Ok(browser)
     }
 
@@ -84,7 +88,8 @@ impl Browser {
         };
         let status = response.status().as_u16();
         let text = response.body_mut().read_to_string()?;
-        let v: Value = serde_json::from_str(&text).with_context(|| format!("webdriver {path} answered {text:?}"))?;
+        let v: Value =
+            serde_json::from_str(&text).with_context(|| format!("webdriver {path} answered {text:?}"))?;
         if status != 200 {
             bail!("webdriver {path}: {} {}", v["value"]["error"], v["value"]["message"]);
         }

@@ -112,7 +112,8 @@ async fn steps(c: &Client, base: &str, object: &str) {
     assert_eq!(settings[0], "regions us-east-1 · S3 listing every 2m", "{settings:?}");
     let selection = texts(c, &format!("{panel} .selection")).await;
     assert!(
-        selection[0].starts_with("Events kept: writes, console sign-ins") && selection[0].ends_with("(preset security)"),
+        selection[0].starts_with("Events kept: writes, console sign-ins")
+            && selection[0].ends_with("(preset security)"),
         "{selection:?}"
     );
     assert!(texts(c, &format!("{panel} .discovery-errors")).await.is_empty(), "no discovery errors");
@@ -142,7 +143,9 @@ async fn steps(c: &Client, base: &str, object: &str) {
     assert_eq!(failed[0][1], "s3:GetObject");
     assert_eq!(failed[0][2], format!("s3://logs/{object}"));
     assert!(failed[0][3].contains("AccessDenied"), "{lines:?}");
-    for p in ["cloudtrail:DescribeTrails", "cloudtrail:GetTrailStatus", "s3:GetBucketLocation", "s3:ListBucket"] {
+    for p in
+        ["cloudtrail:DescribeTrails", "cloudtrail:GetTrailStatus", "s3:GetBucketLocation", "s3:ListBucket"]
+    {
         assert!(lines.iter().any(|l| l[0] == "pass" && l[1] == p), "{p} passes: {lines:?}");
     }
     let api = c
@@ -180,7 +183,8 @@ async fn steps(c: &Client, base: &str, object: &str) {
     .unwrap();
     let copy = format!("{panel} .policy button.copy");
     c.find(Locator::Css(&copy)).await.unwrap().click().await.unwrap();
-    wait_js(c, &format!("return document.querySelector(\"{copy}\").textContent === 'Copied'"), "Copied").await;
+    wait_js(c, &format!("return document.querySelector(\"{copy}\").textContent === 'Copied'"), "Copied")
+        .await;
     assert_eq!(c.execute("return window.copied", vec![]).await.unwrap(), json!(policy[0]));
     c.execute(
         "Object.defineProperty(navigator, 'clipboard', { configurable: true,

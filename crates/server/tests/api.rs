@@ -1138,7 +1138,10 @@ async fn a_live_tail_streams_and_counts_only_the_events_of_its_time_range() {
 
     ingest_at(&f, "00000000-0000-4000-8000-0000000000d1", Some("2024-08-01T00:00:00Z"));
     let (_, m) = day.next().await;
-    assert_eq!((ids_of(&m), &m["total"]), (vec!["00000000-0000-4000-8000-0000000000d1".to_owned()], &json!(1)));
+    assert_eq!(
+        (ids_of(&m), &m["total"]),
+        (vec!["00000000-0000-4000-8000-0000000000d1".to_owned()], &json!(1))
+    );
     assert_eq!(ids_of(&all.next().await.1), ["00000000-0000-4000-8000-0000000000d1"]);
     since.quiet_for(Duration::from_millis(300)).await;
 
@@ -1149,7 +1152,10 @@ async fn a_live_tail_streams_and_counts_only_the_events_of_its_time_range() {
     assert_eq!(ids_of(&since.next().await.1), ["00000000-0000-4000-8000-0000000000d3"]);
     ingest_at(&f, "00000000-0000-4000-8000-0000000000d4", Some("2024-08-01T23:59:59Z"));
     let (_, m) = day.next().await;
-    assert_eq!((ids_of(&m), &m["total"]), (vec!["00000000-0000-4000-8000-0000000000d4".to_owned()], &json!(1)));
+    assert_eq!(
+        (ids_of(&m), &m["total"]),
+        (vec!["00000000-0000-4000-8000-0000000000d4".to_owned()], &json!(1))
+    );
     // The unranged tail had all four; a ranged one resumed from the start has the two of August.
     let mut seen = 1;
     while seen < 4 {
