@@ -36,6 +36,9 @@ pub struct UiBenchArgs {
     /// Seconds each load phase lasts.
     #[arg(long, default_value_t = 20)]
     pub seconds: u64,
+    /// A release `trailwatch` binary to use instead of building one.
+    #[arg(long)]
+    pub binary: Option<PathBuf>,
 }
 
 const PASSWORD: &str = "ui-bench password, loopback only";
@@ -190,7 +193,10 @@ pub fn run(args: UiBenchArgs) -> Result<()> {
     std::fs::create_dir_all(&args.dir)?;
     let chromium = program("TRAILWATCH_CHROMIUM", "/usr/bin/chromium")?;
     let chromedriver = program("TRAILWATCH_CHROMEDRIVER", "/usr/bin/chromedriver")?;
-    let binary = crate::bench::build_release(&root)?;
+    let binary = match &args.binary {
+        Some(b) => b.clone(),
+        None => crate::bench::build_release(&root)?,
+    };
     let n = args.events;
     let data = args.dir.join(format!("synth-{n}"));
     let store_dir = args.dir.join(format!("store-{n}"));
