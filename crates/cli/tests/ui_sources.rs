@@ -172,7 +172,8 @@ async fn steps(c: &Client, base: &str, object: &str) {
         doc["Statement"],
         json!([{"Effect": "Allow", "Action": ["s3:GetObject"], "Resource": ["arn:aws:s3:::logs/AWSLogs/*"]}])
     );
-    assert_eq!(policy[0], report["policy"].as_str().unwrap());
+    let want_policy = report["policy"].as_str().unwrap();
+    assert_eq!(policy[0], want_policy.trim());
     c.execute(
         "window.copied = null;
          Object.defineProperty(navigator, 'clipboard', { configurable: true,
@@ -185,7 +186,7 @@ async fn steps(c: &Client, base: &str, object: &str) {
     c.find(Locator::Css(&copy)).await.unwrap().click().await.unwrap();
     wait_js(c, &format!("return document.querySelector(\"{copy}\").textContent === 'Copied'"), "Copied")
         .await;
-    assert_eq!(c.execute("return window.copied", vec![]).await.unwrap(), json!(policy[0]));
+    assert_eq!(c.execute("return window.copied", vec![]).await.unwrap(), json!(want_policy));
     c.execute(
         "Object.defineProperty(navigator, 'clipboard', { configurable: true,
            value: { writeText: async () => { throw new DOMException('denied', 'NotAllowedError'); } } });",
