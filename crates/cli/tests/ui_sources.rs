@@ -133,8 +133,8 @@ async fn steps(c: &Client, base: &str, object: &str) {
     let why = texts(c, &format!("{panel} tr[data-status=skipped] .why")).await;
     assert!(why[0].starts_with("not logging"), "{why:?}");
 
-    // The doctor report: a line per permission, the one missing first among equals, with the
-    // AWS error, and the same lines as the API holds.
+    // The doctor report: a line per permission checked, the missing one with the AWS error,
+    // as many lines as the API holds, and the notes.
     let verdict = texts(c, &format!("{panel} .doctor > .acct-sub")).await;
     assert!(verdict[0].starts_with("Doctor found missing permissions · 20"), "{verdict:?}");
     let lines = rows(c, &format!("{panel} .doctor-checks tbody tr")).await;
