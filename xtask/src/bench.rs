@@ -144,7 +144,7 @@ pub(crate) fn build_release(root: &Path) -> Result<PathBuf> {
 }
 
 /// Generates the dataset unless a complete one is there (a marker file is written last).
-fn ensure_dataset(dir: &Path, events: u64) -> Result<(u64, u64)> {
+pub(crate) fn ensure_dataset(dir: &Path, events: u64) -> Result<(u64, u64)> {
     let marker = dir.join(".complete");
     if !marker.exists() {
         let _ = std::fs::remove_dir_all(dir);
@@ -222,14 +222,14 @@ fn raw_parse(dir: &Path, threads: usize) -> Result<Raw> {
     })
 }
 
-struct Ingest {
-    seconds: f64,
+pub(crate) struct Ingest {
+    pub(crate) seconds: f64,
     max_rss_kib: i64,
     /// User + system CPU seconds of the process (less sensitive to a busy machine than wall time).
     cpu_seconds: f64,
 }
 
-fn ingest(binary: &Path, data: &Path, store: &Path) -> Result<Ingest> {
+pub(crate) fn ingest(binary: &Path, data: &Path, store: &Path) -> Result<Ingest> {
     run_binary(binary, store, &["ingest"], data)
 }
 

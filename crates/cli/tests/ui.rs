@@ -2,109 +2,21 @@
 //! records (ingested with the rule pack) on a free loopback port, chromedriver on another, and
 //! a user who logs in, searches, fixes a bad query, clicks a facet, opens an event, changes the
 //! time range, opens the overview dashboard, acknowledges a signal and looks at the rules and
-//! sources pages. Screenshots go to `target/ui-screenshots/` (git-ignored).
-//!
-//! Chromium and chromedriver come from `scripts/test` (Debian `chromium` and `chromium-driver`),
-//! found through `TRAILWATCH_CHROMIUM` / `TRAILWATCH_CHROMEDRIVER` or on the `PATH`. Without
-//! them this test fails: it is never skipped.
+//! sources pages. Screenshots go to `target/ui-screenshots/` (git-ignored). The browser
+//! helpers are in `common/browser.rs`; the Sources page's AWS account panels have their own
+//! test against moto (`ui_sources.rs`).
 
 mod common;
 
-use std::io::Write;
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::{command, tw};
-use fantoccini::{Client, ClientBuilder, Locator};
+use common::browser::{add_user, serve, shot, texts, wait_js, with_browser};
+use common::tw;
+use fantoccini::{Client, Locator};
 use serde_json::{json, Value};
 
 const PASSWORD: &str = "correct horse battery staple";
-
-/// A child process killed when the test ends, however it ends.
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-/// A program from an environment variable or the `PATH`; a clear failure otherwise.
-fn program(var: &str, name: &str) -> PathBuf {
-    if let Some(p) = std::env::var_os(var) {
-        return PathBuf::from(p);
-    }
-    for dir in std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()) {
-        let p = dir.join(name);
-        if p.is_file() {
-            return p;
-        }
-    }
-    panic!("{name} not found (set {var} or run scripts/test, which installs Debian's chromium and chromium-driver)");
-}
-
-fn wait_http(url: &str, what: &str) {
-    let start = Instant::now();
-    loop {
-        if ureq::get(url).call().is_ok() {
-            return;
-        }
-        assert!(start.elapsed() < Duration::from_secs(30), "{what} did not answer at {url}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
-fn screenshots() -> PathBuf {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/ui-screenshots");
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-async fn shot(c: &Client, name: &str) {
-    let png = c.screenshot().await.unwrap();
-    std::fs::write(screenshots().join(format!("{name}.png")), png).unwrap();
-}
-
-/// Evaluates `script` (a function body returning a value) until it returns something truthy.
-async fn wait_js(c: &Client, script: &str, what: &str) -> Value {
-    let start = Instant::now();
-    loop {
-        let v = c.execute(script, vec![]).await.unwrap();
-        let truthy = match &v {
-            Value::Null | Value::Bool(false) => false,
-            Value::String(s) => !s.is_empty(),
-            Value::Array(a) => !a.is_empty(),
-            Value::Number(n) => n.as_f64() != Some(0.0),
-            _ => true,
-        };
-        if truthy {
-            return v;
-        }
-        if start.elapsed() > Duration::from_secs(15) {
-            shot(c, &format!("failed-{}", what.replace(' ', "-"))).await;
-            panic!("timed out waiting for {what} (last value {v})");
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-async fn texts(c: &Client, selector: &str) -> Vec<String> {
-    let v = c
-        .execute(
-            "return [...document.querySelectorAll(arguments[0])].map(e => e.textContent.trim())",
-            vec![json!(selector)],
-        )
-        .await
-        .unwrap();
-    serde_json::from_value(v).unwrap()
-}
 
 /// The number of stored events `trailwatch search` finds for a query and range.
 fn cli_count(data: &Path, query: &str, range: &[&str]) -> usize {
@@ -116,7 +28,6 @@ fn cli_count(data: &Path, query: &str, range: &[&str]) -> usize {
     v["total"].as_u64().unwrap() as usize
 }
 
-/// Now, as CloudTrail writes times (seconds, UTC).
 /// How many requests the server answered on `route` (its metrics, read with the session).
 async fn requests(c: &Client, route: &str) -> u64 {
     let script = "const done = arguments[arguments.length - 1];
@@ -129,6 +40,7 @@ async fn requests(c: &Client, route: &str) -> u64 {
         .sum()
 }
 
+/// Now, as CloudTrail writes times (seconds, UTC).
 fn chrono_like_now() -> String {
     chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string()
 }
@@ -156,70 +68,14 @@ async fn results(c: &Client) -> usize {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_user_logs_in_searches_filters_reads_an_event_opens_a_dashboard_and_acknowledges_a_signal() {
-    let chromium = program("TRAILWATCH_CHROMIUM", "chromium");
-    let chromedriver = program("TRAILWATCH_CHROMEDRIVER", "chromedriver");
-
     // The data: the Stratus records, ingested with the rule pack, and a user.
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let stratus = Path::new(env!("CARGO_MANIFEST_DIR")).join("../cloudtrail/tests/data/stratus");
     tw(&data, &["ingest", stratus.to_str().unwrap()]).expect(0);
-    let mut add = command(&data, &["users", "add", "alice", "--password-stdin"])
-        .stdin(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    add.stdin.take().unwrap().write_all(format!("{PASSWORD}\n").as_bytes()).unwrap();
-    assert!(add.wait().unwrap().success());
-
-    let port = free_port();
-    let base = format!("http://127.0.0.1:{port}");
-    let _server = Killed(
-        command(&data, &["serve", "--listen", &format!("127.0.0.1:{port}")])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    wait_http(&format!("{base}/healthz"), "trailwatch serve");
-    let driver_port = free_port();
-    let _driver = Killed(
-        Command::new(&chromedriver)
-            .arg(format!("--port={driver_port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {}: {e}", chromedriver.display())),
-    );
-    wait_http(&format!("http://127.0.0.1:{driver_port}/status"), "chromedriver");
-
-    let profile = dir.path().join("chromium-profile");
-    let mut caps = serde_json::Map::new();
-    caps.insert(
-        "goog:chromeOptions".into(),
-        json!({
-            "binary": chromium,
-            "args": ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                "--disable-dev-shm-usage", "--window-size=1600,1000", format!("--user-data-dir={}", profile.display())],
-        }),
-    );
-    let connector = hyper_util::client::legacy::connect::HttpConnector::new();
-    let c = ClientBuilder::new(connector)
-        .capabilities(caps)
-        .connect(&format!("http://127.0.0.1:{driver_port}"))
-        .await
-        .expect("chromedriver starts a Chromium session");
-
-    // The steps run in their own task so that a failed assertion still closes the browser
-    // (chromedriver killed alone would leave Chromium running), then fails the test.
-    let (client, at, dir) = (c.clone(), base.clone(), data.clone());
-    let outcome = tokio::spawn(async move { drive(&client, &at, &dir).await }).await;
-    let closed = c.close().await;
-    if let Err(e) = outcome {
-        std::panic::resume_unwind(e.into_panic());
-    }
-    closed.unwrap();
+    add_user(&data, "alice", PASSWORD);
+    let (_server, base) = serve(&data, &[], &[]);
+    with_browser(dir.path(), |c| async move { drive(&c, &base, &data).await }).await;
 }
 
 async fn drive(c: &Client, base: &str, data: &Path) {

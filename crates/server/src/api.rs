@@ -90,7 +90,7 @@ pub(crate) fn parse_time(name: &str, v: Option<&str>, now: i64) -> Result<Option
         .transpose()
 }
 
-fn time_range(from: Option<&str>, to: Option<&str>, now: i64) -> Result<TimeRange> {
+pub(crate) fn time_range(from: Option<&str>, to: Option<&str>, now: i64) -> Result<TimeRange> {
     let range = TimeRange { from: parse_time("from", from, now)?, to: parse_time("to", to, now)? };
     if let (Some(a), Some(b)) = (range.from, range.to) {
         if a >= b {

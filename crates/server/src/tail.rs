@@ -6,7 +6,11 @@
 //! The store already looks for new commits at most once a second ([`crate::Options`]); a tail
 //! asks it about as often, on a blocking thread, and costs a query over the newest segments
 //! only ([`trailwatch_store::EventStore::tail`]), not a search.
+//!
+//! With `from`/`to`, only events whose time falls in the range come (and are counted): the
+//! range becomes a `time` condition of the query, so the store filters as it does for a search.
 
+use std::ops::Bound;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -16,10 +20,10 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{watch, OwnedSemaphorePermit};
-use trailwatch_query::Query;
-use trailwatch_store::{EventStore, StoredEvent, TailPage};
+use trailwatch_query::{FieldRef, KnownField, Predicate, Query, RangeValue};
+use trailwatch_store::{EventStore, StoredEvent, TailPage, TimeRange};
 
-use crate::api::{now_ms, parse_query, Params};
+use crate::api::{now_ms, parse_query, time_range, Params};
 use crate::error::{ApiError, Result};
 use crate::AppState;
 
@@ -35,6 +39,10 @@ pub struct TailParams {
     q: Option<String>,
     /// A cursor (a search answer's `cursor`, or a message's id); absent: from now.
     after: Option<u64>,
+    /// The time range shown, as for a search (`from` inclusive, `to` exclusive; relative times
+    /// are taken from when the tail opens).
+    from: Option<String>,
+    to: Option<String>,
 }
 
 /// One message's data.
@@ -57,13 +65,15 @@ struct Tail {
     _permit: OwnedSemaphorePermit,
 }
 
-/// `GET /api/v1/tail?q=&after=`, resumed by the `Last-Event-ID` header when present.
+/// `GET /api/v1/tail?q=&after=&from=&to=`, resumed by the `Last-Event-ID` header when present.
 pub async fn tail(
     State(app): State<AppState>,
     headers: HeaderMap,
     Params(p): Params<TailParams>,
 ) -> Result<Response> {
-    let query = Arc::new(parse_query(p.q.as_deref(), now_ms())?);
+    let now = now_ms();
+    let query = parse_query(p.q.as_deref(), now)?;
+    let query = Arc::new(within(query, time_range(p.from.as_deref(), p.to.as_deref(), now)?));
     let after = match headers.get("last-event-id") {
         Some(v) => Some(v.to_str().ok().and_then(|s| s.trim().parse::<u64>().ok()).ok_or_else(|| {
             ApiError::BadRequest("bad Last-Event-ID: the id of a message of this stream (a number)".into())
@@ -114,6 +124,24 @@ async fn next_message(mut t: Tail) -> Option<(Result<Event, axum::Error>, Tail)>
                 return None;
             }
         }
+    }
+}
+
+/// `query` and a `time` condition for the bounds `range` has.
+fn within(query: Query, range: TimeRange) -> Query {
+    if range.from.is_none() && range.to.is_none() {
+        return query;
+    }
+    let from = range.from.map_or(Bound::Unbounded, |t| Bound::Included(RangeValue::Time(t)));
+    let to = range.to.map_or(Bound::Unbounded, |t| Bound::Excluded(RangeValue::Time(t)));
+    let time = Query::Field(FieldRef::Known(KnownField::Time), Predicate::Range(from, to));
+    match query {
+        Query::All => time,
+        Query::And(mut parts) => {
+            parts.push(time);
+            Query::And(parts)
+        }
+        q => Query::And(vec![q, time]),
     }
 }
 

@@ -1039,11 +1039,19 @@ async fn open_tail(f: &Fixture, uri: &str, last_event_id: Option<&str>) -> Tail 
 /// Ingests one Stratus record with a new event id (and an event time years ago, as a late
 /// event's would be) through another writer, as `trailwatch ingest` beside the server would.
 fn ingest_one(f: &Fixture, id: &str) {
+    ingest_at(f, id, None)
+}
+
+/// [`ingest_one`] with the record's `eventTime` set to `time` when given.
+fn ingest_at(f: &Fixture, id: &str, time: Option<&str>) {
     let stratus = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../cloudtrail/tests/data/stratus/aws.defense-evasion.cloudtrail-stop.jsonl");
     let line = std::fs::read_to_string(stratus).unwrap().lines().next().unwrap().to_owned();
     let mut record: Value = serde_json::from_str(&line).unwrap();
     record["eventID"] = json!(id);
+    if let Some(t) = time {
+        record["eventTime"] = json!(t);
+    }
     let logs = f.dir.path().join(format!("more-{id}"));
     std::fs::create_dir_all(&logs).unwrap();
     std::fs::write(logs.join("more.jsonl"), format!("{record}\n")).unwrap();
@@ -1112,6 +1120,61 @@ async fn a_live_tail_streams_what_an_ingest_commits_and_resumes_from_last_event_
     let mut other = open_tail(&f, "/api/v1/tail?q=service%3Aec2", Some(&start.to_string())).await;
     assert_eq!(other.next().await.1["total"], 0);
     other.quiet_for(Duration::from_millis(200)).await;
+}
+
+#[tokio::test]
+async fn a_live_tail_streams_and_counts_only_the_events_of_its_time_range() {
+    let f = fast_tails();
+    let q = "/api/v1/tail?q=action%3AStopLogging";
+    // August 2024 (the day both ends: from inclusive, to exclusive), and everything since 2025.
+    let august = format!("{q}&from=2024-08-01T00:00:00Z&to=2024-08-02T00:00:00Z");
+    let mut day = open_tail(&f, &august, None).await;
+    let (start, first) = day.next().await;
+    assert_eq!(first["total"], 0);
+    let mut since = open_tail(&f, &format!("{q}&from=2025-01-01"), None).await;
+    since.next().await;
+    let mut all = open_tail(&f, q, None).await;
+    all.next().await;
+
+    ingest_at(&f, "00000000-0000-4000-8000-0000000000d1", Some("2024-08-01T00:00:00Z"));
+    let (_, m) = day.next().await;
+    assert_eq!(
+        (ids_of(&m), &m["total"]),
+        (vec!["00000000-0000-4000-8000-0000000000d1".to_owned()], &json!(1))
+    );
+    assert_eq!(ids_of(&all.next().await.1), ["00000000-0000-4000-8000-0000000000d1"]);
+    since.quiet_for(Duration::from_millis(300)).await;
+
+    // Outside August (at its exclusive end, and a year later): not sent, not counted.
+    ingest_at(&f, "00000000-0000-4000-8000-0000000000d2", Some("2024-08-02T00:00:00Z"));
+    ingest_at(&f, "00000000-0000-4000-8000-0000000000d3", Some("2025-08-01T00:00:00Z"));
+    day.quiet_for(Duration::from_millis(300)).await;
+    assert_eq!(ids_of(&since.next().await.1), ["00000000-0000-4000-8000-0000000000d3"]);
+    ingest_at(&f, "00000000-0000-4000-8000-0000000000d4", Some("2024-08-01T23:59:59Z"));
+    let (_, m) = day.next().await;
+    assert_eq!(
+        (ids_of(&m), &m["total"]),
+        (vec!["00000000-0000-4000-8000-0000000000d4".to_owned()], &json!(1))
+    );
+    // The unranged tail had all four; a ranged one resumed from the start has the two of August.
+    let mut seen = 1;
+    while seen < 4 {
+        seen += all.next().await.1["total"].as_u64().unwrap();
+    }
+    assert_eq!(seen, 4);
+    let mut again = open_tail(&f, &format!("{august}&after={start}"), None).await;
+    let (_, m) = again.next().await;
+    assert_eq!(m["total"], 2, "{m}");
+    let mut got = ids_of(&m);
+    got.sort();
+    assert_eq!(got, ["00000000-0000-4000-8000-0000000000d1", "00000000-0000-4000-8000-0000000000d4"]);
+
+    // A bad range is refused before streaming, as a search's is.
+    for bad in ["from=yesterday", "from=2024-08-02&to=2024-08-01"] {
+        let r = get(&f, &format!("{q}&{bad}")).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{bad}: {}", r.text);
+        assert!(r.body["error"].as_str().is_some(), "{}", r.text);
+    }
 }
 
 #[tokio::test]

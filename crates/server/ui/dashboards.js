@@ -3,7 +3,7 @@
 // Clicking a bar, a value or a row opens the explorer on that slice; signals are markers.
 
 import * as api from './api.js';
-import { h, clear, fmtTime, fmtCount, iso, addTerm, sevBadge, SEVERITIES } from './util.js';
+import { h, clear, fmtTime, fmtCount, iso, addTerm, sevBadge, SEVERITIES, mark } from './util.js';
 import { timeseries, toplist, SEV } from './chart.js';
 import { navigate, link, range } from './app.js';
 import { FACETS } from './explorer.js';
@@ -71,6 +71,8 @@ async function view(root, ctx, d) {
     grid.append(box);
     return widget(body, w, { from, to }, sigs, ctx).catch((e) => { if (ctx.alive()) clear(body).append(h('div.error-box', e.message)); });
   }));
+  // Every widget has rendered (or shown its error).
+  if (ctx.alive()) mark('tw:dashboard:ready');
 }
 
 async function widget(el, w, rng, sigs, ctx) {

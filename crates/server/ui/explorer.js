@@ -4,7 +4,7 @@
 // the raw record, "search events like this").
 
 import * as api from './api.js';
-import { h, clear, fmtTime, fmtCount, iso, addTerm, quote } from './util.js';
+import { h, clear, fmtTime, fmtCount, iso, addTerm, quote, mark } from './util.js';
 import { timeseries } from './chart.js';
 import { navigate, withParams } from './app.js';
 
@@ -126,6 +126,7 @@ export async function render(root, ctx) {
       offset += r.events.length;
       more.hidden = offset >= total;
       if (!r.events.length && offset === 0) listEl.append(h('div.empty#no-events', 'No events match this query in this time range.'));
+      if (offset === r.events.length) mark('tw:explorer:list');
     } catch (e) {
       badQuery = e.status === 400;
       if (e.status === 400 && e.column !== undefined) showQueryError(e);
@@ -150,6 +151,7 @@ export async function render(root, ctx) {
         onZoom: (a, b) => go({ from: iso(a), to: iso(b + 999) }),
         onClick: (a, b) => go({ from: iso(a), to: iso(b) }),
       });
+      mark('tw:explorer:histogram');
     } catch (e) {
       clear(histEl).append(h('div.empty', e.status === 400 ? 'fix the query to see the histogram' : e.message));
     }
@@ -184,6 +186,7 @@ export async function render(root, ctx) {
         clear(body).append(h('div.facet-none', e.status === 400 ? '—' : e.message));
       }
     }));
+    if (ctx.alive()) mark('tw:explorer:facets');
   }
 
   // Live tail: an EventSource on /api/v1/tail from the cursor; each message brings the events
@@ -226,6 +229,9 @@ export async function render(root, ctx) {
     if (badQuery) { liveBtn.title = 'Live tail: fix the query first'; return; }
     const u = new URL('/api/v1/tail', location.origin);
     if (q) u.searchParams.set('q', q);
+    // The range shown: events whose time falls outside it neither come nor count.
+    if (from) u.searchParams.set('from', from);
+    if (to) u.searchParams.set('to', to);
     if (cursor !== null && cursor !== undefined) u.searchParams.set('after', cursor);
     source = new EventSource(u);
     source.onmessage = onMessage;
@@ -253,6 +259,7 @@ export async function render(root, ctx) {
 
   if (eventId) showDetail(detailEl, eventId, q, go);
   await Promise.all([loadPage(), loadHistogram(), loadFacets()]);
+  if (ctx.alive()) mark('tw:explorer:ready');
   if (liveWanted && ctx.alive()) setLive(true);
   // Leaving the page (or changing the query) closes the stream; Live stays wanted.
   return () => { close(); clearTimeout(refreshTimer); };

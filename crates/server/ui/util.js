@@ -1,4 +1,15 @@
-// Small helpers shared by every page: building elements, formatting, the URL's state.
+// Small helpers shared by every page: building elements, formatting, the URL's state, and
+// Performance API marks.
+
+/**
+ * Marks a moment of a page's loading on the Performance timeline (`tw:explorer:list`…), for
+ * `xtask ui-bench` and for anyone reading the browser's performance panel. Only the latest of
+ * each name is kept, so a page refreshed by the live tail for hours keeps a handful of marks.
+ */
+export function mark(name) {
+  performance.clearMarks(name);
+  performance.mark(name);
+}
 
 /** h('div.cls#id', {attrs, on: {click}}, ...children): an element. Text children are escaped. */
 export function h(tag, attrs, ...children) {

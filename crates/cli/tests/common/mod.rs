@@ -3,6 +3,9 @@
 
 #![allow(dead_code)] // each test file uses a different part
 
+pub mod browser;
+pub mod moto;
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
