@@ -17,7 +17,8 @@ pub struct Moto {
 }
 
 impl Moto {
-    pub fn start(root: &Path) -> Result<Moto> {
+    /// Starts moto; on CPU `cpu` alone when given (`taskset`, which execs moto in its place).
+    pub fn start(root: &Path, cpu: Option<usize>) -> Result<Moto> {
         let venv = std::env::var_os("TRAILWATCH_VENV").map_or_else(|| root.join(".venv"), PathBuf::from);
         let bin = venv.join("bin/moto_server");
         if !bin.exists() {
@@ -28,7 +29,15 @@ impl Moto {
             );
         }
         let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
-        let child = Command::new(&bin)
+        let mut command = match cpu {
+            Some(cpu) => {
+                let mut c = Command::new("taskset");
+                c.arg("-c").arg(cpu.to_string()).arg(&bin);
+                c
+            }
+            None => Command::new(&bin),
+        };
+        let child = command
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
