@@ -391,7 +391,8 @@ fn ingest_rate(tw: &Trailwatch, moto: &Moto, dir: &Path, args: &AwsBenchArgs) ->
             p.moto_cpu / p.seconds * 100.0
         );
     }
-    let (mut local, mut s3) = (Vec::new(), vec![Vec::new(); args.concurrency.len()]);
+    let mut local = Vec::new();
+    let mut s3: Vec<Vec<Run>> = args.concurrency.iter().map(|_| Vec::new()).collect();
     for i in 0..args.runs {
         let store = dir.join(format!("local-{i}"));
         let data_arg = data.to_str().context("non-UTF-8 path")?;
