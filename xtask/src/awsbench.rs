@@ -42,6 +42,10 @@ pub struct AwsBenchArgs {
     /// when S3 is another machine: trailwatch's S3 path against its local path at equal CPU.
     #[arg(long)]
     pub pin: bool,
+    /// Serve moto's application with waitress and this many threads (keep-alive) instead of
+    /// `moto_server` (werkzeug, one connection per request).
+    #[arg(long)]
+    pub waitress: Option<usize>,
     /// GetObjects of the direct probe of moto (latency, moto CPU per request).
     #[arg(long, default_value_t = 2000)]
     pub probe_gets: usize,
@@ -76,11 +80,12 @@ pub fn run(args: AwsBenchArgs) -> Result<()> {
     let _ = std::fs::remove_dir_all(&args.dir);
     std::fs::create_dir_all(&args.dir)?;
     let dir = std::fs::canonicalize(&args.dir)?;
-    let moto = Moto::start(&root, args.pin.then_some(1))?;
+    let moto = Moto::start(&root, args.pin.then_some(1), args.waitress)?;
     let tw = Trailwatch { binary: &binary, cpu: args.pin.then_some(0) };
     println!(
-        "moto server on {} (pid-owned by this run){}; trailwatch {}",
+        "moto server on {} (pid-owned by this run; {}){}; trailwatch {}",
         moto.url(),
+        args.waitress.map_or("moto_server, werkzeug".to_owned(), |t| format!("waitress, {t} threads")),
         if args.pin { ", on CPU 1; trailwatch on CPU 0" } else { "" },
         binary.display()
     );
@@ -380,10 +385,11 @@ fn ingest_rate(tw: &Trailwatch, moto: &Moto, dir: &Path, args: &AwsBenchArgs) ->
     for connections in [1, 8] {
         let p = probe(moto, "bench", &keys, connections)?;
         println!(
-            "direct GetObject probe, {} objects over {connections} keep-alive connection{}: {:.0} gets/s; \
-             latency p50 {:.2} ms, p95 {:.2} ms; moto CPU {:.2} ms per GetObject ({:.0}% of one core)",
+            "direct GetObject probe, {} objects from {connections} thread{} ({} connections opened): \
+             {:.0} gets/s; latency p50 {:.2} ms, p95 {:.2} ms; moto CPU {:.2} ms per GetObject ({:.0}% of one core)",
             p.requests,
             if connections == 1 { "" } else { "s" },
+            p.connections,
             p.requests as f64 / p.seconds,
             p.p50_ms,
             p.p95_ms,
@@ -441,6 +447,8 @@ fn ingest_rate(tw: &Trailwatch, moto: &Moto, dir: &Path, args: &AwsBenchArgs) ->
 /// What [`probe`] measured.
 struct Probe {
     requests: usize,
+    /// Connections opened (one per request when the server closes each).
+    connections: usize,
     seconds: f64,
     moto_cpu: f64,
     p50_ms: f64,
@@ -460,16 +468,31 @@ fn probe(moto: &Moto, bucket: &str, keys: &[String], connections: usize) -> Resu
         .into_iter()
         .map(|keys| {
             let bucket = bucket.to_owned();
-            std::thread::spawn(move || -> Result<Vec<f64>> {
-                let stream = TcpStream::connect(("127.0.0.1", port))?;
-                stream.set_nodelay(true)?;
-                let mut reader = BufReader::new(stream.try_clone()?);
-                let mut writer = stream;
+            std::thread::spawn(move || -> Result<(Vec<f64>, usize)> {
+                let connect = || -> Result<(BufReader<TcpStream>, TcpStream)> {
+                    let stream = TcpStream::connect(("127.0.0.1", port))?;
+                    stream.set_nodelay(true)?;
+                    Ok((BufReader::new(stream.try_clone()?), stream))
+                };
+                let mut conn = None;
+                let mut connections = 0;
                 let mut times = Vec::with_capacity(keys.len());
                 for key in &keys {
                     let t = Instant::now();
-                    write!(writer, "GET /{bucket}/{key} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n")?;
+                    if conn.is_none() {
+                        conn = Some(connect()?);
+                        connections += 1;
+                    }
+                    let (reader, writer) = conn.as_mut().expect("connected above");
+                    // Any Authorization header will do: moto checks no signature, but answers
+                    // a request without one as anonymous (403 on a private object).
+                    write!(
+                        writer,
+                        "GET /{bucket}/{key} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAuthorization: AWS4-HMAC-SHA256 \
+                         Credential=testing/20260101/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=0\r\n\r\n"
+                    )?;
                     let mut length = None;
+                    let mut close = false;
                     let mut status = String::new();
                     reader.read_line(&mut status)?;
                     if !status.starts_with("HTTP/1.1 200") {
@@ -487,25 +510,32 @@ fn probe(moto: &Moto, bucket: &str, keys: &[String], connections: usize) -> Resu
                             if name.eq_ignore_ascii_case("content-length") {
                                 length = value.trim().parse::<u64>().ok();
                             }
+                            close |= name.eq_ignore_ascii_case("connection")
+                                && value.trim().eq_ignore_ascii_case("close");
                         }
                     }
                     let length = length.with_context(|| format!("GET /{bucket}/{key}: no Content-Length"))?;
-                    std::io::copy(&mut (&mut reader).take(length), &mut std::io::sink())?;
+                    std::io::copy(&mut reader.take(length), &mut std::io::sink())?;
+                    if close {
+                        conn = None;
+                    }
                     times.push(t.elapsed().as_secs_f64() * 1000.0);
                 }
-                Ok(times)
+                Ok((times, connections))
             })
         })
         .collect();
-    let mut times = Vec::new();
+    let (mut times, mut opened) = (Vec::new(), 0);
     for t in threads {
-        times.extend(t.join().map_err(|_| anyhow::anyhow!("a probe thread panicked"))??);
+        let (t, c) = t.join().map_err(|_| anyhow::anyhow!("a probe thread panicked"))??;
+        times.extend(t);
+        opened += c;
     }
     let seconds = t.elapsed().as_secs_f64();
     let moto_cpu = moto.cpu_seconds()? - cpu_before;
     times.sort_by(f64::total_cmp);
     let at = |q: f64| times.get(((times.len() as f64 - 1.0) * q).round() as usize).copied().unwrap_or(0.0);
-    Ok(Probe { requests: times.len(), seconds, moto_cpu, p50_ms: at(0.5), p95_ms: at(0.95) })
+    Ok(Probe { requests: times.len(), connections: opened, seconds, moto_cpu, p50_ms: at(0.5), p95_ms: at(0.95) })
 }
 
 fn print_side(what: &str, i: usize, r: &Run, events: u64, moto: Option<(f64, u64)>) {
