@@ -418,7 +418,13 @@ fn ingest_rate(tw: &Trailwatch, moto: &Moto, dir: &Path, args: &AwsBenchArgs) ->
             if new != files || gets < files {
                 bail!("the poll read {new} new files ({gets} gets) of {files}");
             }
-            print_side(&format!("S3 poll --once --no-detect, concurrency {c}"), i, &r, events, Some((moto_cpu, gets)));
+            print_side(
+                &format!("S3 poll --once --no-detect, concurrency {c}"),
+                i,
+                &r,
+                events,
+                Some((moto_cpu, gets)),
+            );
             runs.push(r);
             let _ = std::fs::remove_dir_all(&store);
         }
@@ -535,7 +541,14 @@ fn probe(moto: &Moto, bucket: &str, keys: &[String], connections: usize) -> Resu
     let moto_cpu = moto.cpu_seconds()? - cpu_before;
     times.sort_by(f64::total_cmp);
     let at = |q: f64| times.get(((times.len() as f64 - 1.0) * q).round() as usize).copied().unwrap_or(0.0);
-    Ok(Probe { requests: times.len(), connections: opened, seconds, moto_cpu, p50_ms: at(0.5), p95_ms: at(0.95) })
+    Ok(Probe {
+        requests: times.len(),
+        connections: opened,
+        seconds,
+        moto_cpu,
+        p50_ms: at(0.5),
+        p95_ms: at(0.95),
+    })
 }
 
 fn print_side(what: &str, i: usize, r: &Run, events: u64, moto: Option<(f64, u64)>) {
