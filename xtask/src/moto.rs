@@ -17,7 +17,11 @@ pub struct Moto {
 }
 
 impl Moto {
-    pub fn start(root: &Path) -> Result<Moto> {
+    /// Starts moto; on CPU `cpu` alone when given (`taskset`, which execs moto in its place).
+    /// `waitress`: the same moto application served by waitress with that many threads
+    /// (keep-alive connections; `moto_server`'s werkzeug closes every connection after one
+    /// answer), installed once with pip under `bench-data/aws-py`.
+    pub fn start(root: &Path, cpu: Option<usize>, waitress: Option<usize>) -> Result<Moto> {
         let venv = std::env::var_os("TRAILWATCH_VENV").map_or_else(|| root.join(".venv"), PathBuf::from);
         let bin = venv.join("bin/moto_server");
         if !bin.exists() {
@@ -28,12 +32,43 @@ impl Moto {
             );
         }
         let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
-        let child = Command::new(&bin)
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+        let (program, args): (PathBuf, Vec<String>) = match waitress {
+            None => (bin.clone(), ["-H", "127.0.0.1", "-p", &port.to_string()].map(String::from).to_vec()),
+            Some(threads) => {
+                let site = root.join("bench-data/aws-py");
+                if !site.join("waitress").exists() {
+                    let ok = Command::new(venv.join("bin/python"))
+                        .args(["-m", "pip", "install", "-q", "--target"])
+                        .arg(&site)
+                        .arg("waitress==3.0.2")
+                        .status()
+                        .context("running pip")?
+                        .success();
+                    if !ok {
+                        bail!("pip install --target {} waitress==3.0.2 failed", site.display());
+                    }
+                }
+                let args = vec!["-c".into(), WAITRESS.into(), port.to_string(), threads.to_string()];
+                (venv.join("bin/python"), args)
+            }
+        };
+        let mut command = match cpu {
+            Some(cpu) => {
+                let mut c = Command::new("taskset");
+                c.arg("-c").arg(cpu.to_string()).arg(&program);
+                c
+            }
+            None => Command::new(&program),
+        };
+        if waitress.is_some() {
+            command.env("PYTHONPATH", root.join("bench-data/aws-py"));
+        }
+        let child = command
+            .args(&args)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .with_context(|| format!("starting {}", bin.display()))?;
+            .with_context(|| format!("starting {}", program.display()))?;
         let mut moto = Moto { port, venv, child };
         let deadline = Instant::now() + Duration::from_secs(30);
         while !moto.answers() {
@@ -98,6 +133,15 @@ impl Drop for Moto {
         let _ = self.child.wait();
     }
 }
+
+/// moto's application under waitress: `sys.argv[1:3]` are the port and the threads.
+const WAITRESS: &str = r#"
+import sys
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+from waitress import serve
+serve(DomainDispatcherApplication(create_backend_app), host="127.0.0.1", port=int(sys.argv[1]),
+      threads=int(sys.argv[2]), _quiet=True)
+"#;
 
 /// Creates `bucket` and a logging organization trail `trail` writing under `prefix/`.
 pub const CREATE_TRAIL: &str = r#"

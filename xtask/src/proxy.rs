@@ -54,6 +54,8 @@ impl Counts {
 pub struct CountingProxy {
     pub port: u16,
     counts: Arc<[AtomicU64; 6]>,
+    /// Client connections accepted: with keep-alive, far fewer than requests.
+    connections: Arc<AtomicU64>,
 }
 
 impl CountingProxy {
@@ -62,15 +64,18 @@ impl CountingProxy {
         let port = listener.local_addr()?.port();
         let counts: Arc<[AtomicU64; 6]> = Arc::new(Default::default());
         let c = counts.clone();
+        let connections = Arc::new(AtomicU64::new(0));
+        let accepted = connections.clone();
         std::thread::spawn(move || {
             for client in listener.incoming().flatten() {
+                accepted.fetch_add(1, Ordering::SeqCst);
                 let c = c.clone();
                 std::thread::spawn(move || {
                     let _ = serve(client, upstream, &c);
                 });
             }
         });
-        Ok(CountingProxy { port, counts })
+        Ok(CountingProxy { port, counts, connections })
     }
 
     pub fn url(&self) -> String {
@@ -79,6 +84,11 @@ impl CountingProxy {
 
     pub fn counts(&self) -> Counts {
         Counts(std::array::from_fn(|i| self.counts[i].load(Ordering::SeqCst)))
+    }
+
+    /// Client connections accepted so far.
+    pub fn connections(&self) -> u64 {
+        self.connections.load(Ordering::SeqCst)
     }
 }
 

@@ -104,11 +104,13 @@ impl Poller {
         requests
     }
 
-    /// Saves what the last [`discover`](Self::discover) found, per account, for the UI.
-    pub fn save_discovery(&self, state: &mut State) -> Result<()> {
+    /// Saves what the last [`discover`](Self::discover) found, per account, for the UI; the
+    /// accounts saved before and no longer configured are marked removed. Returns their ids
+    /// (those newly marked).
+    pub fn save_discovery(&self, state: &mut State) -> Result<Vec<String>> {
         let at = Utc::now().timestamp_millis();
         let found: Vec<_> = self.watched.iter().map(|w| crate::report::AccountDiscovery::of(w, at)).collect();
-        crate::report::AccountDiscovery::save_all(state, &found)
+        crate::report::AccountDiscovery::save_all(state, &found, at)
     }
 
     /// Polls every trail being read once: lists the new keys and ingests the new objects.

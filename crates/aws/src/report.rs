@@ -35,6 +35,11 @@ pub struct AccountDiscovery {
     pub trails: Vec<TrailFound>,
     /// What discovery could not look at.
     pub errors: Vec<String>,
+    /// When a discovery first ran without this account in the configuration (milliseconds):
+    /// its trails are no longer read, and what is shown of it is its last discovery. `None`
+    /// while it is configured.
+    #[serde(default)]
+    pub removed_at: Option<i64>,
 }
 
 /// A trail found.
@@ -92,6 +97,7 @@ impl AccountDiscovery {
                 })
                 .collect(),
             errors: w.errors.iter().map(|e| e.to_string()).collect(),
+            removed_at: None,
         }
     }
 
@@ -104,14 +110,25 @@ impl AccountDiscovery {
             .collect())
     }
 
-    /// Saves every account's discovery in one transaction.
-    pub fn save_all(state: &mut State, found: &[AccountDiscovery]) -> Result<()> {
-        let docs: Vec<(String, String)> = found
+    /// Saves every account's discovery in one transaction. The accounts saved before that are
+    /// not among `found` (removed from the configuration since) are saved again in the same
+    /// transaction, marked removed at `at` (when not marked already), so that the UI tells them
+    /// apart from the accounts being read. Returns the ids newly marked.
+    pub fn save_all(state: &mut State, found: &[AccountDiscovery], at: i64) -> Result<Vec<String>> {
+        let mut docs: Vec<(String, String)> = found
             .iter()
             .map(|d| (d.id.clone(), serde_json::to_string(d).expect("discovery serializes")))
             .collect();
+        let mut removed = Vec::new();
+        for mut old in Self::all(state)? {
+            if old.removed_at.is_none() && !found.iter().any(|d| d.id == old.id) {
+                old.removed_at = Some(at);
+                removed.push(old.id.clone());
+                docs.push((old.id.clone(), serde_json::to_string(&old).expect("discovery serializes")));
+            }
+        }
         state.source_put(DISCOVERY_KIND, &docs)?;
-        Ok(())
+        Ok(removed)
     }
 }
 

@@ -283,3 +283,63 @@ fn excluded_events_are_counted_not_stored() {
     let h = trailwatch_aws::health::TrailHealth::all(&state).unwrap();
     assert_eq!(h[0].events_excluded_total, 5);
 }
+
+#[test]
+fn accounts_removed_from_the_configuration_are_marked_removed() {
+    use trailwatch_aws::report::AccountDiscovery;
+    no_imds();
+    let moto = Moto::start();
+    let other = "222222222222";
+    rt().block_on(async {
+        let east = moto.sdk("us-east-1").await;
+        bucket(&s3(&east), "first", "us-east-1").await;
+        trail(&east, "first-trail", "first", None, false, true).await;
+    });
+    let both = config(
+        "",
+        &format!(
+            "[[accounts]]\nid = \"{ACCOUNT}\"\nregions = [\"us-east-1\"]\n\
+             [[accounts]]\nid = \"{other}\"\nname = \"gone\"\nregions = [\"us-east-1\"]\n\
+             role_arn = \"arn:aws:iam::{other}:role/reader\""
+        ),
+    );
+    let one = config("", &format!("[[accounts]]\nid = \"{ACCOUNT}\"\nregions = [\"us-east-1\"]"));
+    let dir = tempfile::tempdir().unwrap();
+    let mut state = State::open(&dir.path().join("state.sqlite")).unwrap();
+    let discover = |cfg: &trailwatch_aws::AwsConfig, state: &mut State| {
+        let mut poller = Poller::new(cfg.clone(), moto.connect()).unwrap();
+        poller.discover();
+        let removed = poller.save_discovery(state).unwrap();
+        let all = AccountDiscovery::all(state).unwrap();
+        (removed, all)
+    };
+    let removed_at = |all: &[AccountDiscovery], id: &str| {
+        all.iter().find(|a| a.id == id).unwrap_or_else(|| panic!("{id} is not in {all:?}")).removed_at
+    };
+
+    let (removed, all) = discover(&both, &mut state);
+    assert!(removed.is_empty(), "{removed:?}");
+    assert_eq!(all.len(), 2);
+    assert_eq!((removed_at(&all, ACCOUNT), removed_at(&all, other)), (None, None));
+    let first = all.iter().find(|a| a.id == other).unwrap().clone();
+    assert_eq!((first.name.as_str(), first.trails.len()), ("gone", 0), "{first:?}");
+
+    // The second account leaves the configuration: its last discovery stays, marked removed.
+    let (removed, all) = discover(&one, &mut state);
+    assert_eq!(removed, [other]);
+    let gone = all.iter().find(|a| a.id == other).unwrap();
+    let at = gone.removed_at.expect("marked removed");
+    assert!(at >= first.at);
+    assert_eq!(AccountDiscovery { removed_at: None, ..gone.clone() }, first, "otherwise unchanged");
+    assert_eq!(removed_at(&all, ACCOUNT), None);
+
+    // A later discovery does not mark it again (the time it left stays), and putting it back
+    // in the configuration makes it an account being read again.
+    std::thread::sleep(std::time::Duration::from_millis(5));
+    let (removed, all) = discover(&one, &mut state);
+    assert!(removed.is_empty(), "{removed:?}");
+    assert_eq!(removed_at(&all, other), Some(at));
+    let (removed, all) = discover(&both, &mut state);
+    assert!(removed.is_empty(), "{removed:?}");
+    assert_eq!((removed_at(&all, ACCOUNT), removed_at(&all, other)), (None, None));
+}

@@ -104,9 +104,19 @@ pub fn poll_loop(
     let rediscover = |p: &mut Poller, state: &mut State, quiet: bool| {
         p.discover();
         let mut failed = report_discovery(p, quiet) > 0;
-        if let Err(e) = p.save_discovery(state) {
-            eprintln!("cannot save what discovery found: {e}");
-            failed = true;
+        match p.save_discovery(state) {
+            Ok(removed) => {
+                for id in removed {
+                    eprintln!(
+                        "account {id} is no longer configured: its trails are not read, and the Sources \
+                         page shows it as removed"
+                    );
+                }
+            }
+            Err(e) => {
+                eprintln!("cannot save what discovery found: {e}");
+                failed = true;
+            }
         }
         failed
     };
@@ -303,16 +313,30 @@ pub fn status(data_dir: &Path, config: Option<&Path>) -> Result<u8, Fail> {
         return Ok(0);
     }
     let now = now_ms();
+    let removed: Vec<String> = trailwatch_aws::report::AccountDiscovery::all(&state)
+        .map_err(Fail::system)?
+        .into_iter()
+        .filter(|a| a.removed_at.is_some())
+        .map(|a| a.id)
+        .collect();
     let mut silent = false;
     for h in &all {
-        let s = h.summary(now, true);
+        // The trails of an account removed from the configuration are not read: not silent.
+        let gone = removed.contains(&h.account);
+        let s = h.summary(now, !gone);
         silent |= s.silent;
         println!(
             "{} (account {}, s3://{}){}",
             h.name,
             h.account,
             h.bucket,
-            if s.silent { "  SILENT" } else { "" }
+            if gone {
+                "  (account removed from the configuration: not read)"
+            } else if s.silent {
+                "  SILENT"
+            } else {
+                ""
+            }
         );
         println!("  arn {}", h.arn);
         match (&h.last_file, h.last_file_at) {

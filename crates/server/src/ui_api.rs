@@ -242,13 +242,17 @@ pub async fn sources(State(app): State<AppState>) -> Result<Json<Value>> {
     let now = now_ms();
     let skipped =
         |arn: &str| found.iter().flat_map(|a| &a.trails).any(|t| t.arn == arn && t.skipped.is_some());
+    let removed = |account: &str| found.iter().any(|a| a.id == account && a.removed_at.is_some());
     let trails: Vec<Value> = health
         .iter()
         .map(|t| {
-            // A trail that stopped logging is not silent: it is skipped.
-            let s = t.summary(now, !skipped(&t.arn));
+            // A trail that stopped logging is not silent: it is skipped. Nor is one whose
+            // account was removed from the configuration: it is no longer read.
+            let account_removed = removed(&t.account);
+            let s = t.summary(now, !skipped(&t.arn) && !account_removed);
             json!({
-                "arn": t.arn, "name": t.name, "account": t.account, "bucket": t.bucket,
+                "arn": t.arn, "name": t.name, "account": t.account, "account_removed": account_removed,
+                "bucket": t.bucket,
                 "last_file": t.last_file, "last_file_at": t.last_file_at,
                 "last_error": t.last_error, "last_error_at": t.last_error_at,
                 "polls": t.polls, "last_poll_at": t.last_poll_at,
@@ -302,14 +306,15 @@ fn accounts_json(found: Vec<AccountDiscovery>, mut doctor: Vec<DoctorRun>) -> Ve
             "id": a.id, "name": a.name, "regions": a.regions, "mode": a.mode,
             "sqs_queue_url": a.sqs_queue_url, "role_arn": a.role_arn, "profile": a.profile,
             "poll_interval_secs": a.poll_interval_secs, "selection": a.selection,
-            "discovered_at": a.at, "trails": trails, "errors": a.errors, "doctor": d.map(doctor_json),
+            "discovered_at": a.at, "removed_at": a.removed_at, "trails": trails, "errors": a.errors,
+            "doctor": d.map(doctor_json),
         }));
     }
     for d in doctor {
         out.push(json!({
             "id": d.account, "name": d.name, "regions": [], "mode": null, "sqs_queue_url": null,
             "role_arn": null, "profile": null, "poll_interval_secs": null, "selection": [],
-            "discovered_at": null, "trails": [], "errors": [], "doctor": doctor_json(d),
+            "discovered_at": null, "removed_at": null, "trails": [], "errors": [], "doctor": doctor_json(d),
         }));
     }
     out

@@ -875,7 +875,7 @@ async fn sources_sum_the_files_read() {
         policy: Some("{\"Version\": \"2012-10-17\"}".into()),
     };
     let mut state = State::open(&f.data().join("state.sqlite")).unwrap();
-    AccountDiscovery::save_all(&mut state, std::slice::from_ref(&found)).unwrap();
+    AccountDiscovery::save_all(&mut state, std::slice::from_ref(&found), now).unwrap();
     run("111122223333").save(&mut state).unwrap();
     run("444455556666").save(&mut state).unwrap();
     drop(state);

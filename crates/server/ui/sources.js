@@ -60,8 +60,11 @@ function accountPanel(a, health) {
     h('td.sub', `s3://${t.bucket}${t.prefix ? '/' + t.prefix : ''}`, t.bucket_region ? h('div', `in ${t.bucket_region}`) : null, t.kms_key_id ? h('div', `KMS ${t.kms_key_id}`) : null),
     h('td', t.status === 'reading' ? h('span.pill.pill-on', 'reading') : [h('span.pill.pill-off', 'skipped'), h('div.sub.why', t.skipped_reason)]),
     t.status === 'reading' ? healthCells(health.get(t.arn)) : h('td.sub', { colspan: 6 }, '—')));
-  return h('section.panel.account', { 'data-account': a.id },
-    h('div.panel-head', h('span.panel-title', `${a.name} (${a.id})`), h('span.sub', a.discovered_at ? `discovered ${fmtTime(a.discovered_at)}` : 'not discovered yet')),
+  const when = a.removed_at
+    ? `removed from the configuration ${fmtTime(a.removed_at)}: not read; last discovered ${fmtTime(a.discovered_at)}`
+    : a.discovered_at ? `discovered ${fmtTime(a.discovered_at)}` : 'not discovered yet';
+  return h('section.panel.account', { 'data-account': a.id, 'data-removed': a.removed_at ? 'true' : null },
+    h('div.panel-head', h('span.panel-title', `${a.name} (${a.id})`), h('span.sub.acct-when', when)),
     h('div.acct-body',
       settings ? h('div.acct-sub', settings) : null,
       a.selection.length ? h('div.acct-sub.selection', 'Events kept: ', a.selection.join('; ')) : null,
