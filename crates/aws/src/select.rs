@@ -267,7 +267,7 @@ mod tests {
         });
         let bytes = serde_json::to_vec(&record).unwrap();
         let ctx = trailwatch_cloudtrail::RecordContext { account: None, region: None, received: 0 };
-        trailwatch_cloudtrail::normalize(record, &bytes, &ctx).unwrap()
+        trailwatch_cloudtrail::normalize(bytes, &ctx).unwrap()
     }
 
     fn check(select: &str, expect: &[bool]) {

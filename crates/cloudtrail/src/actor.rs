@@ -1,13 +1,13 @@
 //! Who made the call: `userIdentity` as an [`Actor`], with a readable name.
 
-use serde_json::{Map, Value};
+use crate::json::{Object, Value};
 
 use crate::event::Actor;
 use crate::normalize::{parse_bool, text, text_at};
 
 /// Reads the actor of a record. Records without `userIdentity` (Insights) get an empty actor.
 /// Empty strings count as absent throughout.
-pub(crate) fn actor(record: &Map<String, Value>) -> Actor {
+pub(crate) fn actor(record: Object<'_>) -> Actor {
     let Some(Value::Object(identity)) = record.get("userIdentity") else {
         return Actor::default();
     };
@@ -49,7 +49,7 @@ pub(crate) fn actor(record: &Map<String, Value>) -> Actor {
 
 /// A console sign-in says whether MFA was used in `additionalEventData.MFAUsed`; other calls
 /// made with temporary credentials carry `sessionContext.attributes.mfaAuthenticated`.
-fn mfa(record: &Map<String, Value>, session: Option<&Value>) -> Option<bool> {
+fn mfa(record: Object<'_>, session: Option<Value<'_>>) -> Option<bool> {
     if text(record, "eventName") == Some("ConsoleLogin") {
         let used = record.get("additionalEventData").and_then(|d| text_at(d, &["MFAUsed"]));
         match used {
@@ -59,7 +59,7 @@ fn mfa(record: &Map<String, Value>, session: Option<&Value>) -> Option<bool> {
         }
     }
     match session?.get("attributes")?.get("mfaAuthenticated")? {
-        Value::Bool(b) => Some(*b),
+        Value::Bool(b) => Some(b),
         Value::String(s) => parse_bool(s),
         _ => None,
     }
@@ -92,11 +92,12 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn of(record: Value) -> Actor {
-        actor(record.as_object().unwrap())
+    fn of(record: serde_json::Value) -> Actor {
+        let doc = crate::Json::parse(serde_json::to_vec(&record).unwrap()).unwrap();
+        actor(doc.root().as_object().unwrap())
     }
 
-    fn name(identity: Value) -> Option<String> {
+    fn name(identity: serde_json::Value) -> Option<String> {
         of(json!({ "userIdentity": identity })).name
     }
 
@@ -140,7 +141,7 @@ mod tests {
 
     #[test]
     fn names_by_kind() {
-        let check = |identity: Value, expect: Option<&str>| {
+        let check = |identity: serde_json::Value, expect: Option<&str>| {
             assert_eq!(name(identity.clone()).as_deref(), expect, "{identity}")
         };
         check(json!({"type": "IAMUser", "userName": "alice", "arn": "arn:aws:iam::1:user/x"}), Some("alice"));

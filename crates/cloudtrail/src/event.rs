@@ -1,7 +1,8 @@
 //! The normalized event: what trailwatch stores, searches and alerts on, built from one record.
 
 use serde::Serialize;
-use serde_json::Value;
+
+use crate::json::{Json, Value};
 
 /// One CloudTrail record, normalized. The original record is kept whole in `raw`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -42,9 +43,9 @@ pub struct Event {
     pub resources: Vec<String>,
     /// A one-line human description: "alice called iam:CreateAccessKey for bob".
     pub title: String,
-    /// The original record, parsed.
+    /// The original record: its bytes as read, parsed.
     #[serde(skip)]
-    pub raw: Value,
+    pub raw: Json,
 }
 
 /// Who made the call (`userIdentity`, normalized).
@@ -109,12 +110,12 @@ impl Event {
     /// besides the title. Arrays and objects are walked; keys, numbers and booleans are not text.
     pub fn raw_strings(&self) -> Vec<&str> {
         let mut out = Vec::new();
-        collect_strings(&self.raw, &mut out);
+        collect_strings(self.raw.root(), &mut out);
         out
     }
 }
 
-fn collect_strings<'a>(value: &'a Value, out: &mut Vec<&'a str>) {
+fn collect_strings<'a>(value: Value<'a>, out: &mut Vec<&'a str>) {
     match value {
         Value::String(s) => out.push(s),
         Value::Array(items) => items.iter().for_each(|v| collect_strings(v, out)),
@@ -127,14 +128,14 @@ fn collect_strings<'a>(value: &'a Value, out: &mut Vec<&'a str>) {
 /// boolean, parents included (`userIdentity`, `userIdentity.type`). Arrays are transparent:
 /// `resources[].ARN` is `resources.ARN`. Nulls and empty containers lead nowhere.
 /// Each path is reported once.
-pub fn for_each_present_path(value: &Value, mut f: impl FnMut(&str)) {
+pub fn for_each_present_path(value: Value<'_>, mut f: impl FnMut(&str)) {
     let mut path = String::new();
     walk_paths(value, &mut path, &mut f);
 }
 
 /// Returns whether anything under `value` is a leaf (so its path is present). Object keys are
 /// unique, so paths repeat only below arrays: those are gathered and reported once each.
-fn walk_paths(value: &Value, path: &mut String, f: &mut dyn FnMut(&str)) -> bool {
+fn walk_paths(value: Value<'_>, path: &mut String, f: &mut dyn FnMut(&str)) -> bool {
     let any = match value {
         Value::Null => false,
         Value::Bool(_) | Value::Number(_) | Value::String(_) => true,
@@ -174,11 +175,11 @@ fn walk_paths(value: &Value, path: &mut String, f: &mut dyn FnMut(&str)) -> bool
 
 /// Calls `f` with every leaf value found at the dotted `path` of `value`, arrays flattened at
 /// any level (`resources.ARN` visits the ARN of every resource).
-pub fn for_each_value_at<'a>(value: &'a Value, path: &str, f: &mut dyn FnMut(&'a Value)) {
+pub fn for_each_value_at<'a>(value: Value<'a>, path: &str, f: &mut dyn FnMut(Value<'a>)) {
     let mut parts = path.split('.');
     visit(value, &mut parts, f);
 
-    fn visit<'a>(value: &'a Value, parts: &mut std::str::Split<'_, char>, f: &mut dyn FnMut(&'a Value)) {
+    fn visit<'a>(value: Value<'a>, parts: &mut std::str::Split<'_, char>, f: &mut dyn FnMut(Value<'a>)) {
         match value {
             Value::Array(items) => {
                 for item in items {
@@ -205,6 +206,10 @@ pub fn for_each_value_at<'a>(value: &'a Value, path: &str, f: &mut dyn FnMut(&'a
 mod tests {
     use super::*;
 
+    fn doc(v: serde_json::Value) -> Json {
+        Json::parse(serde_json::to_vec(&v).unwrap()).unwrap()
+    }
+
     #[test]
     fn present_paths_are_unique_and_skip_nulls() {
         let v = serde_json::json!({
@@ -214,7 +219,7 @@ mod tests {
             "k.dot": "v"
         });
         let mut paths = Vec::new();
-        for_each_present_path(&v, |p| paths.push(p.to_owned()));
+        for_each_present_path(doc(v).root(), |p| paths.push(p.to_owned()));
         paths.sort();
         assert_eq!(paths, vec!["a", "a.b", "k.dot", "r", "r.ARN", "r.t"]);
     }
@@ -223,7 +228,8 @@ mod tests {
     fn values_at_flatten_arrays() {
         let v = serde_json::json!({"r": [{"ARN": "x"}, {"ARN": ["y", "z"]}, {"other": 1}]});
         let mut got = Vec::new();
-        for_each_value_at(&v, "r.ARN", &mut |x| got.push(x.clone()));
+        let v = doc(v);
+        for_each_value_at(v.root(), "r.ARN", &mut |x| got.push(x.to_serde()));
         assert_eq!(got, vec![serde_json::json!("x"), serde_json::json!("y"), serde_json::json!("z")]);
     }
 }

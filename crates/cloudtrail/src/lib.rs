@@ -8,6 +8,7 @@ pub mod agent;
 pub mod decode;
 pub mod event;
 mod id;
+pub mod json;
 pub mod key;
 pub mod normalize;
 mod time;
@@ -15,5 +16,6 @@ mod title;
 
 pub use decode::{DecodeError, Limits, RawRecord, RecordReader};
 pub use event::{Actor, Category, Event, Outcome};
+pub use json::{Json, JsonError};
 pub use key::{KeyKind, LogKey};
 pub use normalize::{normalize, RecordContext, RecordError};

@@ -1,10 +1,10 @@
 //! From one raw CloudTrail record to a normalized [`Event`].
 //!
 //! Architecture Invariant: `normalize` reads the record through borrows, copies out only the
-//! short strings the [`Event`] owns, and then moves the record itself into `Event::raw`; it never
-//! clones the record. It runs on every record ingested (well over 100k a second).
+//! short strings the [`Event`] owns, and then moves the parsed record itself into `Event::raw`;
+//! it never copies the record. It runs on every record ingested (well over 100k a second).
 
-use serde_json::{Map, Value};
+use crate::json::{Json, JsonError, Object, Value};
 
 use crate::event::{Category, Event, Outcome};
 use crate::{actor, agent, id, time, title};
@@ -23,6 +23,8 @@ pub struct RecordContext {
 /// Why a record could not become an event.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RecordError {
+    #[error(transparent)]
+    Json(#[from] JsonError),
     #[error("record is not a JSON object")]
     NotAnObject,
     #[error("record has no eventTime")]
@@ -31,16 +33,22 @@ pub enum RecordError {
     BadTime(String),
 }
 
-/// Normalizes one record. `raw_bytes` are the record's original bytes (used to derive an id
-/// when the record has no eventID).
-pub fn normalize(raw: Value, raw_bytes: &[u8], ctx: &RecordContext) -> Result<Event, RecordError> {
-    let Value::Object(record) = &raw else {
+/// Parses and normalizes one record from its bytes (which the event keeps, in `raw`).
+pub fn normalize(bytes: Vec<u8>, ctx: &RecordContext) -> Result<Event, RecordError> {
+    let raw = Json::parse(bytes)?;
+    let event = normalize_parsed(&raw, ctx)?;
+    Ok(Event { raw, ..event })
+}
+
+/// Everything but `raw` (left empty), read from `raw`.
+fn normalize_parsed(raw: &Json, ctx: &RecordContext) -> Result<Event, RecordError> {
+    let Value::Object(record) = raw.root() else {
         return Err(RecordError::NotAnObject);
     };
     let time = match record.get("eventTime") {
         None | Some(Value::Null) => return Err(RecordError::MissingTime),
-        Some(Value::String(s)) => time::parse_millis(s).ok_or_else(|| RecordError::BadTime(s.clone()))?,
-        Some(other) => return Err(RecordError::BadTime(other.to_string())),
+        Some(Value::String(s)) => time::parse_millis(s).ok_or_else(|| RecordError::BadTime(s.to_owned()))?,
+        Some(other) => return Err(RecordError::BadTime(other.to_serde().to_string())),
     };
 
     // Insights records carry what they are about in `insightDetails`, not at the top level.
@@ -63,7 +71,7 @@ pub fn normalize(raw: Value, raw_bytes: &[u8], ctx: &RecordContext) -> Result<Ev
     let mut event = Event {
         id: match text(record, "eventID") {
             Some(id) => id.to_owned(),
-            None => id::hashed_id(raw_bytes),
+            None => id::hashed_id(raw.bytes()),
         },
         time,
         received: ctx.received,
@@ -85,10 +93,9 @@ pub fn normalize(raw: Value, raw_bytes: &[u8], ctx: &RecordContext) -> Result<Ev
         resources: resources(record),
         actor,
         title: String::new(),
-        raw: Value::Null,
+        raw: Json::empty(),
     };
     event.title = title::title(&event, record);
-    event.raw = raw;
     Ok(event)
 }
 
@@ -97,7 +104,7 @@ pub(crate) fn service_name(source: &str) -> &str {
     source.strip_suffix(".amazonaws.com").filter(|s| !s.is_empty()).unwrap_or(source)
 }
 
-fn category(record: &Map<String, Value>, event_type: &str) -> Category {
+fn category(record: Object<'_>, event_type: &str) -> Category {
     let named = text(record, "eventCategory").and_then(|c| {
         [Category::Management, Category::Data, Category::Insight, Category::NetworkActivity]
             .into_iter()
@@ -116,9 +123,9 @@ fn category(record: &Map<String, Value>, event_type: &str) -> Category {
     }
 }
 
-fn read_only(value: Option<&Value>) -> Option<bool> {
+fn read_only(value: Option<Value<'_>>) -> Option<bool> {
     match value? {
-        Value::Bool(b) => Some(*b),
+        Value::Bool(b) => Some(b),
         Value::String(s) => parse_bool(s),
         _ => None,
     }
@@ -137,20 +144,14 @@ pub(crate) fn parse_bool(s: &str) -> Option<bool> {
 
 /// Failure when CloudTrail gives an `errorCode`, or when a sign-in event says so in its
 /// response instead (`"responseElements": {"ConsoleLogin": "Failure"}`, which has no errorCode).
-fn outcome(
-    record: &Map<String, Value>,
-    has_error: bool,
-    event_type: &str,
-    source: &str,
-    action: &str,
-) -> Outcome {
+fn outcome(record: Object<'_>, has_error: bool, event_type: &str, source: &str, action: &str) -> Outcome {
     if has_error {
         return Outcome::Failure;
     }
     let Some(Value::Object(response)) = record.get("responseElements") else {
         return Outcome::Success;
     };
-    let is_failure = |v: &Value| v.as_str() == Some("Failure");
+    let is_failure = |v: Value<'_>| v.as_str() == Some("Failure");
     // The key is usually the event's own name (ConsoleLogin, CheckMfa, SwitchRole); sign-in
     // events are also checked for any top-level "Failure" in case the key differs.
     let sign_in = event_type == "AwsConsoleSignIn" || source == "signin.amazonaws.com";
@@ -172,7 +173,7 @@ fn is_error(code: &str) -> bool {
     !http_ok
 }
 
-fn resources(record: &Map<String, Value>) -> Vec<String> {
+fn resources(record: Object<'_>) -> Vec<String> {
     match record.get("resources") {
         Some(Value::Array(items)) => {
             items.iter().filter_map(|r| text_at(r, &["ARN"])).map(str::to_owned).collect()
@@ -182,15 +183,15 @@ fn resources(record: &Map<String, Value>) -> Vec<String> {
 }
 
 /// The string at `key`; empty strings count as absent.
-pub(crate) fn text<'a>(map: &'a Map<String, Value>, key: &str) -> Option<&'a str> {
+pub(crate) fn text<'a>(map: Object<'a>, key: &str) -> Option<&'a str> {
     map.get(key).and_then(Value::as_str).filter(|s| !s.is_empty())
 }
 
 /// The string at the nested `path` of `value`; empty strings count as absent.
-pub(crate) fn text_at<'a>(value: &'a Value, path: &[&str]) -> Option<&'a str> {
+pub(crate) fn text_at<'a>(value: Value<'a>, path: &[&str]) -> Option<&'a str> {
     let mut at = value;
     for key in path {
-        at = at.as_object()?.get(*key)?;
+        at = at.get(key)?;
     }
     at.as_str().filter(|s| !s.is_empty())
 }
@@ -204,13 +205,12 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn norm(record: Value) -> Event {
-        let bytes = serde_json::to_vec(&record).unwrap();
-        normalize(record, &bytes, &RecordContext::default()).unwrap()
+    fn norm(record: serde_json::Value) -> Event {
+        normalize(serde_json::to_vec(&record).unwrap(), &RecordContext::default()).unwrap()
     }
 
-    fn err(record: Value) -> RecordError {
-        normalize(record, b"{}", &RecordContext::default()).unwrap_err()
+    fn err(record: serde_json::Value) -> RecordError {
+        normalize(serde_json::to_vec(&record).unwrap(), &RecordContext::default()).unwrap_err()
     }
 
     #[test]
@@ -226,6 +226,8 @@ mod tests {
             err(json!({"eventTime": "2024-02-30T00:00:00Z"})),
             RecordError::BadTime("2024-02-30T00:00:00Z".into())
         );
+        let bad = normalize(b"{\"eventTime\": }".to_vec(), &RecordContext::default()).unwrap_err();
+        assert_eq!(bad.to_string(), "invalid JSON at byte 14: expected a value");
     }
 
     #[test]
@@ -237,20 +239,16 @@ mod tests {
 
     #[test]
     fn missing_event_id_gets_a_stable_hash() {
-        let record = json!({"eventTime": "2024-08-02T08:53:24Z", "eventName": "CreateUser"});
         let bytes = br#"{"eventTime":"2024-08-02T08:53:24Z","eventName":"CreateUser"}"#;
-        let a = normalize(record.clone(), bytes, &RecordContext::default()).unwrap();
-        let b = normalize(record, bytes, &RecordContext::default()).unwrap();
+        let a = normalize(bytes.to_vec(), &RecordContext::default()).unwrap();
+        let b = normalize(bytes.to_vec(), &RecordContext::default()).unwrap();
         assert_eq!(a.id, b.id);
         assert_eq!(a.id, id::hashed_id(bytes));
         assert_eq!(a.id.len(), 34);
         // An empty eventID is no id at all.
-        let c = normalize(
-            json!({"eventTime": "2024-08-02T08:53:24Z", "eventID": ""}),
-            bytes,
-            &RecordContext::default(),
-        );
-        assert_eq!(c.unwrap().id, a.id);
+        let empty = br#"{"eventTime":"2024-08-02T08:53:24Z","eventID":""}"#;
+        let c = normalize(empty.to_vec(), &RecordContext::default()).unwrap();
+        assert_eq!(c.id, id::hashed_id(empty));
     }
 
     #[test]
@@ -262,9 +260,9 @@ mod tests {
         };
         let record =
             json!({"eventTime": "2024-08-02T08:53:24Z", "userIdentity": {"accountId": "222222222222"}});
-        let e = normalize(record.clone(), b"", &ctx).unwrap();
+        let e = normalize(serde_json::to_vec(&record).unwrap(), &ctx).unwrap();
         assert_eq!((e.account.as_str(), e.region.as_str(), e.received), ("111111111111", "eu-west-1", 7));
-        let e = normalize(record, b"", &RecordContext::default()).unwrap();
+        let e = norm(record);
         assert_eq!((e.account.as_str(), e.region.as_str()), ("222222222222", ""));
         let e = norm(
             json!({"eventTime": "2024-08-02T08:53:24Z", "recipientAccountId": "333333333333", "awsRegion": "us-east-1"}),
@@ -282,7 +280,7 @@ mod tests {
 
     #[test]
     fn categories() {
-        let cat = |extra: Value| {
+        let cat = |extra: serde_json::Value| {
             let mut record = json!({"eventTime": "2024-08-02T08:53:24Z"});
             record.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
             norm(record).category
@@ -312,7 +310,7 @@ mod tests {
 
     #[test]
     fn outcomes() {
-        let out = |record: Value| norm(record).outcome;
+        let out = |record: serde_json::Value| norm(record).outcome;
         assert_eq!(
             out(json!({"eventTime": "2024-08-02T08:53:24Z", "errorCode": "AccessDenied"})),
             Outcome::Failure
@@ -331,7 +329,8 @@ mod tests {
     fn raw_is_kept_whole() {
         let record = json!({"eventTime": "2024-08-02T08:53:24Z", "eventID": "e1", "x": [1, {"y": "z"}]});
         let e = norm(record.clone());
-        assert_eq!(e.raw, record);
+        assert_eq!(e.raw.to_serde(), record);
+        assert_eq!(e.raw.bytes(), serde_json::to_vec(&record).unwrap());
         assert_eq!(e.id, "e1");
     }
 }

@@ -9,7 +9,7 @@
 //! The actor is its readable name, or `someone`. The target is the first request parameter
 //! found in [`TARGETS`]; principals (users, roles, groups) are written `for`, resources `on`.
 
-use serde_json::{Map, Value};
+use crate::json::{Object, Value};
 
 use crate::event::{for_each_value_at, Event, Outcome};
 use crate::normalize::text_at;
@@ -82,7 +82,7 @@ const TARGETS: &[(&str, &str, Option<&str>)] = &[
 const MAX_TARGET_CHARS: usize = 120;
 
 /// Writes the title of `event`, built from `record` (the record `event` was made from).
-pub(crate) fn title(event: &Event, record: &Map<String, Value>) -> String {
+pub(crate) fn title(event: &Event, record: Object<'_>) -> String {
     let who = event.actor.name.as_deref().unwrap_or("someone");
     let call = call(&event.service, &event.action);
     if event.event_type == "AwsCloudTrailInsight" {
@@ -133,7 +133,7 @@ fn call(service: &str, action: &str) -> String {
 
 /// The first target found in `params`, with the word to write before it. Several values (an
 /// array) read as "first and N more".
-fn target(service: &str, params: &Value) -> Option<(&'static str, String)> {
+fn target(service: &str, params: Value<'_>) -> Option<(&'static str, String)> {
     for &(path, word, only) in TARGETS {
         if only.is_some_and(|s| s != service) {
             continue;
@@ -175,7 +175,7 @@ mod tests {
         let map = record.as_object_mut().unwrap();
         map.entry("eventTime").or_insert(json!("2024-08-02T08:53:24Z"));
         map.entry("userIdentity").or_insert(json!({"type": "IAMUser", "userName": "alice"}));
-        normalize(record, b"", &RecordContext::default()).unwrap().title
+        normalize(serde_json::to_vec(&record).unwrap(), &RecordContext::default()).unwrap().title
     }
 
     fn call(source: &str, name: &str, params: Value) -> String {
@@ -287,7 +287,7 @@ mod tests {
                                "insightType": "ApiCallRateInsight", "insightContext": {}},
             "eventCategory": "Insight"
         });
-        let e = normalize(record, b"", &RecordContext::default()).unwrap();
+        let e = normalize(serde_json::to_vec(&record).unwrap(), &RecordContext::default()).unwrap();
         assert_eq!(e.title, "Insight: unusual API call rate for iam:AttachUserPolicy (Start)");
         assert_eq!(
             (e.service.as_str(), e.source.as_str(), e.action.as_str()),

@@ -6,6 +6,7 @@ use std::net::IpAddr;
 
 use serde_json::Value;
 use trailwatch_cloudtrail::event::for_each_value_at;
+use trailwatch_cloudtrail::json::Value as RawValue;
 use trailwatch_cloudtrail::Event;
 
 use crate::field::FieldPath;
@@ -87,8 +88,8 @@ fn policies(event: &Event, path: &FieldPath) -> Vec<Value> {
     };
     match path {
         FieldPath::Raw(p) => {
-            for_each_value_at(&event.raw, p, &mut |v| take(v));
-            walk_objects(&event.raw, p, &mut |v| take(v));
+            for_each_value_at(event.raw.root(), p, &mut |v| take(&v.to_serde()));
+            walk_objects(event.raw.root(), p, &mut |v| take(&v.to_serde()));
         }
         FieldPath::Known(_) | FieldPath::First(_) => {
             for v in path.values(event) {
@@ -182,14 +183,15 @@ fn walk_leaves(event: &Event, path: &FieldPath, f: &mut dyn FnMut(&str, &str)) {
         }
         FieldPath::Raw(p) => {
             let last = p.rsplit('.').next().unwrap_or(p);
-            for_each_value_at(&event.raw, p, &mut |v| visit(last, v, f, 0));
+            for_each_value_at(event.raw.root(), p, &mut |v| visit(last, &v.to_serde(), f, 0));
             // for_each_value_at stops at leaves; objects under the path are walked here.
-            walk_objects(&event.raw, p, &mut |v| visit(last, v, f, 0));
+            walk_objects(event.raw.root(), p, &mut |v| visit(last, &v.to_serde(), f, 0));
         }
     }
 }
 
-fn walk_objects<'a>(value: &'a Value, path: &str, f: &mut dyn FnMut(&'a Value)) {
+/// Calls `f` with every object or array at `path` of the record (arrays flattened on the way).
+fn walk_objects<'a>(value: RawValue<'a>, path: &str, f: &mut dyn FnMut(RawValue<'a>)) {
     let mut node = vec![value];
     for part in path.split('.') {
         let mut next = Vec::new();
@@ -199,16 +201,16 @@ fn walk_objects<'a>(value: &'a Value, path: &str, f: &mut dyn FnMut(&'a Value)) 
         node = next;
     }
     for v in node {
-        if v.is_object() || v.is_array() {
+        if matches!(v, RawValue::Object(_) | RawValue::Array(_)) {
             f(v);
         }
     }
 }
 
-fn collect_child<'a>(v: &'a Value, key: &str, out: &mut Vec<&'a Value>) {
+fn collect_child<'a>(v: RawValue<'a>, key: &str, out: &mut Vec<RawValue<'a>>) {
     match v {
-        Value::Object(map) => out.extend(map.get(key)),
-        Value::Array(items) => items.iter().for_each(|i| collect_child(i, key, out)),
+        RawValue::Object(map) => out.extend(map.get(key)),
+        RawValue::Array(items) => items.iter().for_each(|i| collect_child(i, key, out)),
         _ => {}
     }
 }
@@ -244,8 +246,7 @@ mod tests {
     use trailwatch_cloudtrail::{normalize, RecordContext};
 
     fn event(raw: Value) -> Event {
-        let bytes = serde_json::to_vec(&raw).unwrap();
-        normalize(raw, &bytes, &RecordContext::default()).unwrap()
+        normalize(serde_json::to_vec(&raw).unwrap(), &RecordContext::default()).unwrap()
     }
 
     fn base(extra: Value) -> Value {

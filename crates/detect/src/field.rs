@@ -4,8 +4,8 @@
 use std::borrow::Cow;
 use std::fmt;
 
-use serde_json::Value;
 use trailwatch_cloudtrail::event::for_each_value_at;
+use trailwatch_cloudtrail::json::Value;
 use trailwatch_cloudtrail::Event;
 use trailwatch_query::{FieldValues, KnownField};
 
@@ -50,10 +50,10 @@ impl FieldPath {
             },
             FieldPath::Raw(path) => {
                 let mut out = Vec::new();
-                for_each_value_at(&event.raw, path, &mut |v| match v {
-                    Value::String(s) if !s.is_empty() => out.push(Cow::Borrowed(s.as_str())),
+                for_each_value_at(event.raw.root(), path, &mut |v| match v {
+                    Value::String(s) if !s.is_empty() => out.push(Cow::Borrowed(s)),
                     Value::Number(n) => out.push(Cow::Owned(n.to_string())),
-                    Value::Bool(b) => out.push(Cow::Borrowed(if *b { "true" } else { "false" })),
+                    Value::Bool(b) => out.push(Cow::Borrowed(if b { "true" } else { "false" })),
                     _ => {}
                 });
                 out

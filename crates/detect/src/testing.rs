@@ -84,7 +84,7 @@ pub fn test_events(rule: &str, test: &str, records: &[Value]) -> Result<Vec<Even
             };
             let raw = Value::Object(complete(map.clone(), rule, test, i)?);
             let bytes = serde_json::to_vec(&raw).expect("values serialize");
-            normalize(raw, &bytes, &RecordContext::default()).map_err(|e| format!("record {}: {e}", i + 1))
+            normalize(bytes, &RecordContext::default()).map_err(|e| format!("record {}: {e}", i + 1))
         })
         .collect()
 }

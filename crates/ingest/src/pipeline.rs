@@ -494,17 +494,13 @@ fn decode_file(
     let mut times = Vec::new();
     for item in records.by_ref() {
         match item {
-            Ok(rec) => match serde_json::from_slice::<serde_json::Value>(&rec.bytes) {
-                Ok(raw) => match normalize(raw, &rec.bytes, &ctx) {
-                    Ok(event) if options.select.as_ref().is_some_and(|f| !(f.0)(&event)) => excluded += 1,
-                    Ok(event) => {
-                        times.push(event.time);
-                        events.push(NewEvent { event, record: rec.bytes })
-                    }
-                    Err(e) => problems.push(problem(Some(rec.index), format!("record {}: {e}", rec.index))),
-                },
-                Err(e) => problems
-                    .push(problem(Some(rec.index), format!("record {}: invalid JSON: {e}", rec.index))),
+            Ok(rec) => match normalize(rec.bytes, &ctx) {
+                Ok(event) if options.select.as_ref().is_some_and(|f| !(f.0)(&event)) => excluded += 1,
+                Ok(event) => {
+                    times.push(event.time);
+                    events.push(NewEvent { event })
+                }
+                Err(e) => problems.push(problem(Some(rec.index), format!("record {}: {e}", rec.index))),
             },
             Err(e) if e.is_fatal() => fatal = Some(e.to_string()),
             Err(e) => problems.push(problem(e.record_index(), e.to_string())),

@@ -6,8 +6,8 @@ use std::net::IpAddr;
 use std::ops::Bound;
 use std::str::FromStr;
 
-use serde_json::Value;
 use trailwatch_cloudtrail::event::for_each_value_at;
+use trailwatch_cloudtrail::json::Value;
 use trailwatch_cloudtrail::Event;
 
 use crate::ast::{as_bool, as_number, glob_matches, FieldRef, Predicate, Query, RangeValue};
@@ -23,7 +23,7 @@ pub fn matches(query: &Query, event: &Event) -> bool {
         Query::Or(parts) => parts.iter().any(|q| matches(q, event)),
         Query::Not(inner) => !matches(inner, event),
         Query::Field(FieldRef::Known(field), pred) => known(*field, pred, event),
-        Query::Field(FieldRef::Raw(path), pred) => raw(path, pred, &event.raw),
+        Query::Field(FieldRef::Raw(path), pred) => raw(path, pred, event.raw.root()),
         Query::Text(TextQuery::Phrase(words)) => phrase(words, event),
         Query::Text(TextQuery::Wildcard(glob)) => text_wildcard(glob, event),
     }
@@ -139,7 +139,7 @@ fn time_matches(t: i64, pred: &Predicate) -> bool {
     }
 }
 
-fn raw(path: &str, pred: &Predicate, record: &Value) -> bool {
+fn raw(path: &str, pred: &Predicate, record: Value<'_>) -> bool {
     let mut hit = false;
     match pred {
         Predicate::Exists => return raw_exists(path, record),
@@ -149,7 +149,7 @@ fn raw(path: &str, pred: &Predicate, record: &Value) -> bool {
                 hit |= match v {
                     Value::String(s) => keyword_eq(s, term),
                     Value::Number(n) => number.is_some() && n.as_f64() == number,
-                    Value::Bool(b) => boolean == Some(*b),
+                    Value::Bool(b) => boolean == Some(b),
                     _ => false,
                 }
             });
@@ -184,26 +184,24 @@ fn raw(path: &str, pred: &Predicate, record: &Value) -> bool {
 /// Whether `path` is one of the paths [`for_each_present_path`] reports. A non-null leaf found
 /// by walking the path's segments proves it cheaply; otherwise (parents, keys with dots in
 /// them) the full walk decides.
-fn raw_exists(path: &str, record: &Value) -> bool {
+fn raw_exists(path: &str, record: Value<'_>) -> bool {
     // Keys may themselves hold dots (`k.dot`), so at each level every key that is the rest
     // of the path, or a prefix of it ending at a dot, is followed: exactly the paths
     // `for_each_present_path` would report, without walking the rest of the record.
-    fn exists(value: &Value, rest: &str) -> bool {
+    fn exists(value: Value<'_>, rest: &str) -> bool {
         match value {
             Value::Array(items) => items.iter().any(|v| exists(v, rest)),
             Value::Object(map) => map.iter().any(|(k, v)| {
                 if rest == k {
                     present(v)
                 } else {
-                    rest.strip_prefix(k.as_str())
-                        .and_then(|r| r.strip_prefix('.'))
-                        .is_some_and(|r| exists(v, r))
+                    rest.strip_prefix(k).and_then(|r| r.strip_prefix('.')).is_some_and(|r| exists(v, r))
                 }
             }),
             _ => false,
         }
     }
-    fn present(value: &Value) -> bool {
+    fn present(value: Value<'_>) -> bool {
         match value {
             Value::Null => false,
             Value::Array(items) => items.iter().any(present),
@@ -217,11 +215,11 @@ fn raw_exists(path: &str, record: &Value) -> bool {
 /// Calls `f` with the title and every string leaf of the record until it returns true; the
 /// same strings as `event.title` plus [`Event::raw_strings`].
 fn any_searchable(event: &Event, f: &mut dyn FnMut(&str) -> bool) -> bool {
-    any_string(&event.title, &event.raw, f)
+    any_string(&event.title, event.raw.root(), f)
 }
 
-fn any_string(title: &str, raw: &Value, f: &mut dyn FnMut(&str) -> bool) -> bool {
-    fn walk(value: &Value, f: &mut dyn FnMut(&str) -> bool) -> bool {
+fn any_string(title: &str, raw: Value<'_>, f: &mut dyn FnMut(&str) -> bool) -> bool {
+    fn walk(value: Value<'_>, f: &mut dyn FnMut(&str) -> bool) -> bool {
         match value {
             Value::String(s) => f(s),
             Value::Array(items) => items.iter().any(|v| walk(v, f)),
@@ -233,12 +231,12 @@ fn any_string(title: &str, raw: &Value, f: &mut dyn FnMut(&str) -> bool) -> bool
 }
 
 fn phrase(words: &[(u32, String)], event: &Event) -> bool {
-    phrase_in(words, &event.title, &event.raw)
+    phrase_in(words, &event.title, event.raw.root())
 }
 
 /// Whether the phrase is in `title` or in a string of `raw`: what a phrase query asks of an
 /// event with that title and record (the store checks its candidates with this).
-pub fn phrase_in(words: &[(u32, String)], title: &str, raw: &Value) -> bool {
+pub fn phrase_in(words: &[(u32, String)], title: &str, raw: Value<'_>) -> bool {
     match words {
         [] => false,
         [(_, word)] => any_string(title, raw, &mut |s| {

@@ -19,7 +19,7 @@ use crossbeam_channel::{bounded, Receiver, Sender};
 use rayon::prelude::*;
 use roaring::RoaringBitmap;
 use serde::{Deserialize, Serialize};
-use trailwatch_cloudtrail::{normalize, Event, RecordContext};
+use trailwatch_cloudtrail::{normalize, Event, Json, RecordContext};
 use trailwatch_query::{text, KnownField, Query};
 
 use crate::builder::Builder;
@@ -354,8 +354,8 @@ fn builder_loop(rx: Receiver<Msg>, names: Arc<Names>, budget: usize) {
                         builder = Some(Builder::new()?);
                     }
                     let b = builder.as_mut().expect("just made");
-                    for (NewEvent { event, record }, hash) in &events {
-                        b.add(event, record, *hash)?;
+                    for (NewEvent { event }, hash) in &events {
+                        b.add(event, event.raw.bytes(), *hash)?;
                     }
                     if b.memory() >= budget || b.docs() >= u32::MAX / 2 {
                         write(builder.take().expect("present"), &mut written)?;
@@ -816,9 +816,8 @@ impl EmbeddedStore {
             id: String::from_utf8_lossy(&record[..record.len().min(80)]).into_owned(),
             reason,
         };
-        let raw: serde_json::Value = serde_json::from_slice(record).map_err(|e| corrupt(e.to_string()))?;
-        let event: Event = normalize(raw, record, &ctx).map_err(|e| corrupt(e.to_string()))?;
-        Ok(StoredEvent { record: event.raw.clone(), event })
+        let event: Event = normalize(record.to_vec(), &ctx).map_err(|e| corrupt(e.to_string()))?;
+        Ok(StoredEvent { record: event.raw.to_serde(), event })
     }
 }
 
@@ -847,9 +846,9 @@ impl Verifier for RecordVerifier {
             self.seg = seg.name.clone();
         }
         let (record, title) = record_of(seg, doc, &mut self.cache)?;
-        let raw: serde_json::Value = serde_json::from_slice(record)
+        let raw = Json::parse(record.to_vec())
             .map_err(|e| Error::Corrupt { id: format!("{}:{doc}", seg.name), reason: e.to_string() })?;
-        Ok(trailwatch_query::eval::phrase_in(words, title, &raw))
+        Ok(trailwatch_query::eval::phrase_in(words, title, raw.root()))
     }
 }
 

@@ -45,11 +45,11 @@ pub enum Error {
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// An event on its way into the store, with its record's original bytes (kept as stored).
+/// An event on its way into the store. Its record's original bytes (`event.raw.bytes()`) are
+/// stored as they are.
 #[derive(Debug, Clone)]
 pub struct NewEvent {
     pub event: Event,
-    pub record: Vec<u8>,
 }
 
 /// What adding a batch did.

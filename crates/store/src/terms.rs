@@ -22,8 +22,8 @@
 
 use std::net::{IpAddr, Ipv6Addr};
 
-use serde_json::Value;
 use trailwatch_cloudtrail::event::{for_each_present_path, for_each_value_at};
+use trailwatch_cloudtrail::json::Value;
 use trailwatch_cloudtrail::Event;
 use trailwatch_query::text::{for_each_word, MAX_KEYWORD_BYTES};
 use trailwatch_query::{FieldKind, FieldValues, KnownField};
@@ -288,7 +288,7 @@ pub fn for_each_term(
         let mut write_own = true;
         if let Some(path) = alias(field) {
             raw.clear();
-            for_each_value_at(&event.raw, path, &mut |v| {
+            for_each_value_at(event.raw.root(), path, &mut |v| {
                 if let Value::String(s) = v {
                     raw.push(s);
                 }
@@ -316,7 +316,7 @@ pub fn for_each_term(
             }
         }
     }
-    for_each_present_path(&event.raw, |p| {
+    for_each_present_path(event.raw.root(), |p| {
         buf.clear();
         buf.push(EXISTS);
         buf.push(b'@');
@@ -327,7 +327,7 @@ pub fn for_each_term(
     path.clear();
     path.push(RAW);
     let mut raw = RawTerms { derive, f, buf, prev };
-    raw.walk(&event.raw, path, true, true);
+    raw.walk(event.raw.root(), path, true, true);
 }
 
 /// Calls `f` with the word and pair terms of one string, as [`for_each_term`] makes them.
@@ -372,12 +372,12 @@ struct RawTerms<'a> {
 impl RawTerms<'_> {
     /// `path` holds `r` and the path so far (segments split by [`PATH_SEP`]); `clean` is
     /// whether no key on it holds a NUL byte (the path then ends at the first NUL).
-    fn walk(&mut self, value: &Value, path: &mut Vec<u8>, top: bool, clean: bool) {
+    fn walk(&mut self, value: Value<'_>, path: &mut Vec<u8>, top: bool, clean: bool) {
         match value {
             Value::Null => {}
             Value::Bool(b) => {
                 let len = path.len();
-                path.extend_from_slice(&[PATH_END, BOOL, *b as u8]);
+                path.extend_from_slice(&[PATH_END, BOOL, b as u8]);
                 (self.f)(path, 0);
                 path.truncate(len);
             }
@@ -430,8 +430,7 @@ mod tests {
     fn raw_terms_use_path_segments_and_types() {
         let raw = serde_json::json!({"eventTime": "2024-08-01T00:00:00Z", "a": {"B": "X", "n": 5, "t": true},
             "list": [{"k": "v"}, "w"], "dot.key": "y", "nothing": null});
-        let bytes = raw.to_string().into_bytes();
-        let e = trailwatch_cloudtrail::normalize(raw, &bytes, &Default::default()).unwrap();
+        let e = trailwatch_cloudtrail::normalize(raw.to_string().into_bytes(), &Default::default()).unwrap();
         let (mut terms, mut presence) = (Vec::new(), Vec::new());
         for_each_term(&e, &mut TermScratch::default(), false, &mut |t, _| terms.push(t.to_vec()), &mut |t| {
             presence.push(t.to_vec())
@@ -464,9 +463,8 @@ mod tests {
 
     /// The terms of `raw` as a sorted set: all made per event, or with words derived from the
     /// raw strings' terms as the builder does at write time.
-    fn term_set(raw: Value, derive: bool) -> Vec<Vec<u8>> {
-        let bytes = raw.to_string().into_bytes();
-        let e = trailwatch_cloudtrail::normalize(raw, &bytes, &Default::default()).unwrap();
+    fn term_set(raw: serde_json::Value, derive: bool) -> Vec<Vec<u8>> {
+        let e = trailwatch_cloudtrail::normalize(raw.to_string().into_bytes(), &Default::default()).unwrap();
         let mut scratch = TermScratch::default();
         let mut terms = Vec::new();
         let mut derived = Vec::new();
@@ -511,8 +509,7 @@ mod tests {
     fn derive_leaves_out_the_words_of_derivable_strings_only() {
         let raw =
             serde_json::json!({"eventTime": "2024-08-01T00:00:00Z", "a": "Plain Words", "b": "Ünïcode"});
-        let bytes = raw.to_string().into_bytes();
-        let e = trailwatch_cloudtrail::normalize(raw, &bytes, &Default::default()).unwrap();
+        let e = trailwatch_cloudtrail::normalize(raw.to_string().into_bytes(), &Default::default()).unwrap();
         let mut words = Vec::new();
         let mut values = Vec::new();
         for_each_term(

@@ -13,8 +13,9 @@ use std::sync::OnceLock;
 use proptest::prelude::*;
 use proptest::strategy::ValueTree;
 use rand::{rngs::SmallRng, Rng, SeedableRng};
-use serde_json::{json, Value};
+use serde_json::json;
 use trailwatch_cloudtrail::event::for_each_present_path;
+use trailwatch_cloudtrail::json::Value as RawValue;
 use trailwatch_cloudtrail::{normalize, Event, RecordContext};
 use trailwatch_query::{
     matches, text, FieldKind, FieldRef, FieldValues, GlobToken, KnownField, Predicate, Query, RangeValue,
@@ -122,10 +123,9 @@ fn fixture() -> &'static Fixture {
             received: 1,
         };
         for bytes in stratus_records().into_iter().chain(odd_records()) {
-            let raw: Value = serde_json::from_slice(&bytes).unwrap();
-            let event = normalize(raw, &bytes, &ctx).unwrap();
+            let event = normalize(bytes, &ctx).unwrap();
             events.push(event.clone());
-            batch.push(NewEvent { event, record: bytes });
+            batch.push(NewEvent { event });
         }
         // Ten commits make ten segments; retention then deletes the oldest events from some of
         // them, and merges (which start after the eighth commit) combine the small ones, so
@@ -153,14 +153,14 @@ fn fixture() -> &'static Fixture {
         let mut strings = BTreeSet::new();
         let mut numbers = BTreeSet::new();
         for e in &events {
-            for_each_present_path(&e.raw, |p| {
+            for_each_present_path(e.raw.root(), |p| {
                 paths.insert(p.to_owned());
             });
             strings.insert(e.title.clone());
             for s in e.raw_strings() {
                 strings.insert(s.to_owned());
             }
-            collect_numbers(&e.raw, &mut numbers);
+            collect_numbers(e.raw.root(), &mut numbers);
         }
         paths.insert("no.such.path".into());
         Fixture {
@@ -174,13 +174,13 @@ fn fixture() -> &'static Fixture {
     })
 }
 
-fn collect_numbers(v: &Value, out: &mut BTreeSet<i64>) {
+fn collect_numbers(v: RawValue<'_>, out: &mut BTreeSet<i64>) {
     match v {
-        Value::Number(n) => {
+        RawValue::Number(n) => {
             out.insert((n.as_f64().unwrap_or(0.0) * 10.0).round() as i64);
         }
-        Value::Array(a) => a.iter().for_each(|x| collect_numbers(x, out)),
-        Value::Object(m) => m.values().for_each(|x| collect_numbers(x, out)),
+        RawValue::Array(a) => a.iter().for_each(|x| collect_numbers(x, out)),
+        RawValue::Object(m) => m.values().for_each(|x| collect_numbers(x, out)),
         _ => {}
     }
 }
@@ -276,11 +276,11 @@ fn leaf(f: &'static Fixture) -> impl Strategy<Value = Query> {
                 // A value at that path in some event, or any string, or a number.
                 let e = &f.events[b % f.events.len()];
                 let mut vals = Vec::new();
-                trailwatch_cloudtrail::event::for_each_value_at(&e.raw, &path, &mut |v| vals.push(v.clone()));
+                trailwatch_cloudtrail::event::for_each_value_at(e.raw.root(), &path, &mut |v| vals.push(v));
                 let v = match vals.get(c % vals.len().max(1)) {
-                    Some(Value::String(s)) => s.clone(),
-                    Some(Value::Number(n)) => n.to_string(),
-                    Some(Value::Bool(x)) => x.to_string(),
+                    Some(RawValue::String(s)) => s.to_string(),
+                    Some(RawValue::Number(n)) => n.to_string(),
+                    Some(RawValue::Bool(x)) => x.to_string(),
                     _ => f.strings[b % f.strings.len()].clone(),
                 };
                 Query::Field(FieldRef::Raw(path), Predicate::Equals(text::keyword(&v).unwrap_or(v)))

@@ -45,9 +45,8 @@ fn record(commit: usize, n: usize) -> Value {
 }
 
 fn new_event(raw: Value) -> NewEvent {
-    let bytes = serde_json::to_vec(&raw).unwrap();
     let ctx = RecordContext { account: None, region: None, received: 1 };
-    NewEvent { event: normalize(raw, &bytes, &ctx).unwrap(), record: bytes }
+    NewEvent { event: normalize(serde_json::to_vec(&raw).unwrap(), &ctx).unwrap() }
 }
 
 fn query(q: &str) -> Query {
