@@ -30,6 +30,9 @@ const MAX_PER_KEY: usize = 256;
 /// Most candidates a sequence search tries per step (the latest ones going back, the
 /// earliest going forward), so a busy key cannot make one event cost thousands of steps.
 const MAX_ANCHORS: usize = 64;
+/// Hits of a threshold group that fell out of its window are dropped once there are this many
+/// (or once they are half of the group).
+const DRAIN_AT: usize = 1024;
 /// Most event ids a firing carries.
 pub const MAX_SAMPLE_IDS: usize = 20;
 
@@ -73,13 +76,15 @@ impl ThresholdState {
         let hits = self.groups.entry(group.clone()).or_default();
         let at = hits.partition_point(|h| h.time <= t);
         hits.insert(at, hit);
-        let old = hits.partition_point(|h| h.time < horizon);
-        hits.drain(..old);
-        if hits.len() > MAX_PER_GROUP {
-            let extra = hits.len() - MAX_PER_GROUP;
-            hits.drain(..extra);
+        // Only the newest MAX_PER_GROUP hits within the horizon count. Those before are
+        // dropped in bulk once they are many, not one memmove of the whole group per hit.
+        let old = hits.partition_point(|h| h.time < horizon).max(hits.len().saturating_sub(MAX_PER_GROUP));
+        if old >= DRAIN_AT || old * 2 >= hits.len() {
+            hits.drain(..old);
         }
-        let found = best_window(hits, t, window, count, distinct)?;
+        let old = hits.partition_point(|h| h.time < horizon).max(hits.len().saturating_sub(MAX_PER_GROUP));
+        let found = best_window(&hits[old..], t, window, count, distinct)?;
+        let found = (found.0 + old, found.1 + old);
         let out = hits[found.0..found.1].to_vec();
         self.groups.remove(&group);
         Some(out)
@@ -494,5 +499,60 @@ impl Default for SequenceState {
 impl Default for TravelState {
     fn default() -> Self {
         TravelState { groups: HashMap::new(), newest: i64::MIN, lateness: LATENESS }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hit(time: i64) -> Hit {
+        Hit { time, id: format!("e{time}"), value: None }
+    }
+
+    /// Hits that fell behind the horizon are kept for a while (dropped in bulk) but never
+    /// counted: a late event next to them fires only with hits still inside the horizon.
+    #[test]
+    fn threshold_never_counts_hits_behind_the_horizon() {
+        const WINDOW: i64 = 60_000;
+        let mut st = ThresholdState::default();
+        let x: i64 = 10_000_000_000;
+        let horizon = x - WINDOW - LATENESS;
+        let g = || "g".to_string();
+        // Ten hits within one window, soon to be behind the horizon.
+        for k in 0..10 {
+            assert!(st.add(g(), hit(horizon - 30_000 + k * 1_000), WINDOW, 11, false).is_none());
+        }
+        // Filler that never makes 11 in a minute, then the newest hit, which moves the horizon.
+        for k in 0..25 {
+            assert!(st.add(g(), hit(x - 250_000 + k * 10_000), WINDOW, 11, false).is_none());
+        }
+        assert!(st.add(g(), hit(x), WINDOW, 11, false).is_none());
+        assert!(st.groups["g"].len() > 26, "the stale hits are still held (dropped in bulk later)");
+        // A late hit whose window covers the ten stale ones: 11 in a minute, but ten are stale.
+        assert!(st.add(g(), hit(horizon + 5_000), WINDOW, 11, false).is_none());
+        // Ten more live hits next to it fire, with live hits only.
+        let mut fired = None;
+        for k in 1..=10 {
+            fired = fired.or(st.add(g(), hit(horizon + 5_000 + k * 100), WINDOW, 11, false));
+        }
+        let fired = fired.expect("11 live hits in a minute fire");
+        assert_eq!(fired.len(), 11);
+        assert!(fired.iter().all(|h| h.time >= horizon));
+    }
+
+    /// Only the newest MAX_PER_GROUP hits count, however many are held.
+    #[test]
+    fn threshold_counts_the_newest_hits_only() {
+        let mut st = ThresholdState::default();
+        let n = MAX_PER_GROUP as i64;
+        // n + 500 hits at the same minute: they would fire at count n + 1 if all counted.
+        for k in 0..n + 500 {
+            assert!(st.add("g".into(), hit(k), 60_000, n as u64 + 1, false).is_none());
+        }
+        assert!(st.groups["g"].len() <= MAX_PER_GROUP + DRAIN_AT);
+        let mut st = ThresholdState::default();
+        let fired = (0..n).find_map(|k| st.add("g".into(), hit(k), 60_000, n as u64, false));
+        assert_eq!(fired.map(|f| f.len()), Some(MAX_PER_GROUP));
     }
 }
