@@ -463,7 +463,7 @@ impl Engine {
                 RuleState::Stateless => 0,
                 RuleState::Threshold(t) => t.groups.values().map(Vec::len).sum(),
                 RuleState::NewValue(n) => n.values(),
-                RuleState::Sequence(q) => q.steps.iter().flat_map(|m| m.values()).map(Vec::len).sum(),
+                RuleState::Sequence(q) => q.steps.iter().flat_map(|m| m.values()).map(|r| r.len()).sum(),
                 RuleState::Travel(t) => t.groups.values().map(Vec::len).sum(),
             })
             .sum()

@@ -3,8 +3,10 @@
 //! that arrive late (CloudTrail delivers files 5 to 20 minutes after the fact) still count.
 
 use std::collections::HashMap;
+use std::ops::Deref;
+use std::sync::Arc;
 
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::rule::Step;
 
@@ -192,16 +194,73 @@ pub struct Entry {
     pub group: String,
 }
 
+/// The entries of one key of a step, sorted by time, shared between the step's two indexes.
+/// The oldest are dropped by moving `start` and then in bulk, so dropping one moves nothing.
+#[derive(Debug, Clone, Default)]
+pub struct Recent {
+    items: Vec<Arc<Entry>>,
+    start: usize,
+}
+
+impl Deref for Recent {
+    type Target = [Arc<Entry>];
+
+    fn deref(&self) -> &[Arc<Entry>] {
+        &self.items[self.start..]
+    }
+}
+
+impl Recent {
+    /// Inserts `e` in time order (after entries of the same time); keeps the newest
+    /// [`MAX_PER_KEY`].
+    fn insert_sorted(&mut self, e: Arc<Entry>) {
+        let at = self.start + self.partition_point(|x| x.time <= e.time);
+        self.items.insert(at, e);
+        if self.len() > MAX_PER_KEY {
+            self.drop_oldest(1);
+        }
+    }
+
+    /// Drops the `n` oldest entries.
+    fn drop_oldest(&mut self, n: usize) {
+        self.start += n.min(self.len());
+        if self.start >= MAX_PER_KEY.min(self.items.len()) || self.start == self.items.len() {
+            self.items.drain(..self.start);
+            self.start = 0;
+        }
+    }
+
+    fn retain(&mut self, keep: impl Fn(&Entry) -> bool) {
+        self.items.drain(..self.start);
+        self.start = 0;
+        self.items.retain(|e| keep(e));
+    }
+}
+
+impl Serialize for Recent {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.iter().map(|e| &**e))
+    }
+}
+
+impl<'de> Deserialize<'de> for Recent {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Recent, D::Error> {
+        let mut items: Vec<Arc<Entry>> = Vec::<Entry>::deserialize(d)?.into_iter().map(Arc::new).collect();
+        items.sort_by_key(|e| e.time);
+        Ok(Recent { items, start: 0 })
+    }
+}
+
 /// A sequence rule's matches, per step, indexed by key.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SequenceState {
-    pub steps: Vec<HashMap<String, Vec<Entry>>>,
+    pub steps: Vec<HashMap<String, Recent>>,
     pub newest: i64,
     /// How long past the window late events still count (not saved).
     #[serde(skip, default = "default_lateness")]
     pub lateness: i64,
     #[serde(skip)]
-    by_next: Vec<HashMap<String, Vec<Entry>>>,
+    by_next: Vec<HashMap<String, Recent>>,
 }
 
 /// A completed sequence: when it started and ended, its events, and the group of its first.
@@ -209,7 +268,7 @@ pub struct SequenceState {
 pub struct Chain {
     pub start: i64,
     pub end: i64,
-    pub events: Vec<Entry>,
+    pub events: Vec<Arc<Entry>>,
 }
 
 impl SequenceState {
@@ -221,12 +280,12 @@ impl SequenceState {
             // Rebuilt after a restore: the next-key index is not saved.
             self.by_next = vec![HashMap::new(); n];
             for (i, step) in self.steps.iter().enumerate() {
-                for e in step.values().flatten() {
-                    self.by_next[i].entry(e.next.clone()).or_default().push(e.clone());
+                for e in step.values().flat_map(|r| r.iter()) {
+                    self.by_next[i].entry(e.next.clone()).or_default().items.push(e.clone());
                 }
             }
             for m in &mut self.by_next {
-                m.values_mut().for_each(|v| v.sort_by_key(|e| e.time));
+                m.values_mut().for_each(|v| v.items.sort_by_key(|e| e.time));
             }
         }
     }
@@ -240,14 +299,15 @@ impl SequenceState {
         if entry.time < horizon(self.newest, within, self.lateness) {
             return None;
         }
-        insert_sorted(self.steps[i].entry(entry.key.clone()).or_default(), entry.clone());
-        insert_sorted(self.by_next[i].entry(entry.next.clone()).or_default(), entry.clone());
+        let entry = Arc::new(entry);
+        self.steps[i].entry(entry.key.clone()).or_default().insert_sorted(entry.clone());
+        self.by_next[i].entry(entry.next.clone()).or_default().insert_sorted(entry.clone());
         // Later events of the same step and key may complete a chain now that this one came
         // (a late file); the chain must fit in `within` around the new event.
         let same = &self.steps[i][&entry.key];
         let from = same.partition_point(|e| e.time < entry.time);
         let upto = same.partition_point(|e| e.time <= entry.time.saturating_add(within));
-        let anchors: Vec<Entry> = same[from..upto].iter().take(MAX_ANCHORS).cloned().collect();
+        let anchors: Vec<Arc<Entry>> = same[from..upto].iter().take(MAX_ANCHORS).cloned().collect();
         for anchor in anchors {
             let floor = anchor.time.saturating_sub(within);
             let Some((start, mut before)) = self.anchor_back(steps, i, &anchor, floor) else { continue };
@@ -269,7 +329,13 @@ impl SequenceState {
     }
 
     /// The latest start of steps `0..=i` completed by `anchor` at step `i`.
-    fn anchor_back(&self, steps: &[Step], i: usize, anchor: &Entry, floor: i64) -> Option<(i64, Vec<Entry>)> {
+    fn anchor_back(
+        &self,
+        steps: &[Step],
+        i: usize,
+        anchor: &Entry,
+        floor: i64,
+    ) -> Option<(i64, Vec<Arc<Entry>>)> {
         let c = steps[i].count as usize;
         let all = &self.steps[i][&anchor.key];
         let lo = all.partition_point(|e| e.time < floor);
@@ -278,7 +344,7 @@ impl SequenceState {
         if same.len() < c {
             return None;
         }
-        let chosen: Vec<Entry> = same[same.len() - c..].to_vec();
+        let chosen: Vec<Arc<Entry>> = same[same.len() - c..].to_vec();
         let start_i = chosen[0].time;
         if i == 0 {
             return Some((start_i, chosen));
@@ -289,7 +355,14 @@ impl SequenceState {
     }
 
     /// The latest start of steps `0..=j` whose step `j` joins `key` by `time`.
-    fn back(&self, steps: &[Step], j: usize, key: &str, time: i64, floor: i64) -> Option<(i64, Vec<Entry>)> {
+    fn back(
+        &self,
+        steps: &[Step],
+        j: usize,
+        key: &str,
+        time: i64,
+        floor: i64,
+    ) -> Option<(i64, Vec<Arc<Entry>>)> {
         let cands = self.by_next[j].get(key)?;
         let from = cands.partition_point(|e| e.time < floor);
         let upto = cands.partition_point(|e| e.time <= time);
@@ -308,7 +381,7 @@ impl SequenceState {
             events.extend(chosen);
             return Some((start, events));
         }
-        let mut best: Option<(i64, Vec<Entry>)> = None;
+        let mut best: Option<(i64, Vec<Arc<Entry>>)> = None;
         for cand in cands.iter().rev().take(MAX_ANCHORS) {
             let found = if j == 0 {
                 Some((cand.time, vec![cand.clone()]))
@@ -338,7 +411,7 @@ impl SequenceState {
         key: &str,
         time: i64,
         ceiling: i64,
-    ) -> Option<(i64, Vec<Entry>)> {
+    ) -> Option<(i64, Vec<Arc<Entry>>)> {
         if j == steps.len() {
             return Some((time, Vec::new()));
         }
@@ -356,7 +429,7 @@ impl SequenceState {
             events.extend(chosen);
             return Some((end, events));
         }
-        let mut best: Option<(i64, Vec<Entry>)> = None;
+        let mut best: Option<(i64, Vec<Arc<Entry>>)> = None;
         for cand in cands.iter().take(MAX_ANCHORS) {
             if let Some((end, mut ev)) = self.forward(steps, j + 1, &cand.next, cand.time, ceiling) {
                 ev.push(cand.clone());
@@ -389,20 +462,11 @@ impl SequenceState {
         for maps in [&mut self.steps, &mut self.by_next] {
             for m in maps.iter_mut() {
                 m.retain(|_, v| {
-                    let old = v.partition_point(|e| e.time < horizon);
-                    v.drain(..old);
+                    v.drop_oldest(v.partition_point(|e| e.time < horizon));
                     !v.is_empty()
                 });
             }
         }
-    }
-}
-
-fn insert_sorted(v: &mut Vec<Entry>, e: Entry) {
-    let at = v.partition_point(|x| x.time <= e.time);
-    v.insert(at, e);
-    if v.len() > MAX_PER_KEY {
-        v.remove(0);
     }
 }
 
@@ -539,6 +603,39 @@ mod tests {
         let fired = fired.expect("11 live hits in a minute fire");
         assert_eq!(fired.len(), 11);
         assert!(fired.iter().all(|h| h.time >= horizon));
+    }
+
+    fn entry(time: i64) -> Arc<Entry> {
+        Arc::new(Entry { time, id: format!("e{time}"), key: "k".into(), next: "n".into(), group: "g".into() })
+    }
+
+    /// A key's entries stay sorted, keep the newest MAX_PER_KEY, and save as a plain list.
+    #[test]
+    fn recent_entries_keep_the_newest_in_order() {
+        let mut r = Recent::default();
+        for t in [5, 1, 3, 3, 9, 0] {
+            r.insert_sorted(entry(t));
+        }
+        let times = |r: &Recent| r.iter().map(|e| e.time).collect::<Vec<_>>();
+        assert_eq!(times(&r), [0, 1, 3, 3, 5, 9]);
+        r.drop_oldest(2);
+        assert_eq!(times(&r), [3, 3, 5, 9]);
+        r.insert_sorted(entry(4));
+        assert_eq!(times(&r), [3, 3, 4, 5, 9]);
+        let json = serde_json::to_string(&r).unwrap();
+        let back: Recent = serde_json::from_str(&json).unwrap();
+        assert_eq!(times(&back), [3, 3, 4, 5, 9]);
+        assert!(json.starts_with("[{\"time\":3,"), "{json}");
+        r.retain(|e| e.time != 3);
+        assert_eq!(times(&r), [4, 5, 9]);
+
+        let mut r = Recent::default();
+        for t in 0..(3 * MAX_PER_KEY as i64) {
+            r.insert_sorted(entry(t));
+            assert!(r.len() <= MAX_PER_KEY && r.items.len() <= 2 * MAX_PER_KEY);
+        }
+        assert_eq!(r.first().map(|e| e.time), Some(2 * MAX_PER_KEY as i64));
+        assert_eq!(r.last().map(|e| e.time), Some(3 * MAX_PER_KEY as i64 - 1));
     }
 
     /// Only the newest MAX_PER_GROUP hits count, however many are held.
