@@ -313,8 +313,10 @@ impl Poller {
         poll.gets = counters.gets.load(Ordering::Relaxed);
         // Cursors move only after the files they pass are committed.
         state.source_put(CURSOR_KIND, &cursors)?;
+        health.watching(now_ms);
         for (at, f) in recorder.files.into_inner().unwrap_or_else(|e| e.into_inner()) {
-            health.file(&f.record.path, at, f.record.events, &f.event_times);
+            // S3's LastModified is when the file was delivered.
+            health.file(&f.record.path, at, Some(f.record.modified), f.record.events, &f.event_times);
             if let Some(e) = &f.record.error {
                 health.last_error = Some(format!("{}: {e}", f.record.path));
                 health.last_error_at = Some(at);

@@ -355,6 +355,12 @@ pub fn status(data_dir: &Path, config: Option<&Path>) -> Result<u8, Fail> {
             "  requests: {} list, {} get in all; {} list last poll; ~{:.0} list + {:.0} get a day ≈ ${:.4}/day",
             h.lists_total, h.gets_total, h.last_poll_lists, s.lists_per_day, s.gets_per_day, s.cost_per_day
         );
+        if s.backfilled_files > 0 {
+            println!(
+                "  {} files of the last 24 h were delivered before polling began (backfill): left out of rates, lag and estimates",
+                human_count(s.backfilled_files)
+            );
+        }
         if let (Some(e), Some(at)) = (&h.last_error, h.last_error_at) {
             println!("  last error ({}): {e}", ago(now, at));
         }

@@ -261,6 +261,7 @@ pub async fn sources(State(app): State<AppState>) -> Result<Json<Value>> {
                 "lists_total": t.lists_total, "gets_total": t.gets_total,
                 "lists_per_day": s.lists_per_day, "gets_per_day": s.gets_per_day,
                 "cost_per_day_usd": s.cost_per_day, "events_excluded": t.events_excluded_total,
+                "backfilled_files": s.backfilled_files,
             })
         })
         .collect();

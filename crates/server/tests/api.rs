@@ -815,7 +815,13 @@ async fn sources_sum_the_files_read() {
         gets_total: 3,
         ..Default::default()
     };
-    health.file("AWSLogs/111122223333/CloudTrail/us-east-1/f.json.gz", now - 1000, 10, &[now - 61_000]);
+    health.file(
+        "AWSLogs/111122223333/CloudTrail/us-east-1/f.json.gz",
+        now - 1000,
+        Some(now - 2000),
+        10,
+        &[now - 61_000],
+    );
     health.last_error = Some("AccessDenied: s3:GetObject".into());
     let mut state = State::open(&f.data().join("state.sqlite")).unwrap();
     health.save(&mut state).unwrap();
