@@ -476,7 +476,11 @@ async fn drive(c: &Client, base: &str, data: &Path) {
     c.find(Locator::Id("live")).await.unwrap().click().await.unwrap();
 
     // The session gone while a page is open (its cookie deleted): the next data request's 401
-    // leads to the login page, which leads back to where we were.
+    // leads to the login page, which leads back to where we were. On a fresh explorer, once all
+    // of its requests have answered (the tail's refresh of the page above could still come).
+    c.goto(&format!("{base}/ui/explorer")).await.unwrap();
+    assert_eq!(results(c).await, 312, "with the two live events");
+    wait_js(c, "return document.querySelector('#histogram svg rect')", "the histogram").await;
     c.delete_cookie("tw_session").await.unwrap();
     let q = c.find(Locator::Id("query")).await.unwrap();
     q.clear().await.unwrap();
