@@ -95,7 +95,8 @@ async fn drive(c: &Client, base: &str, data: &Path) {
     c.find(Locator::Id("login-submit")).await.unwrap().click().await.unwrap();
     wait_js(c, "return location.pathname === '/ui/explorer'", "the explorer after login").await;
     assert_eq!(results(c).await, 310, "every stored event, over all time");
-    assert_eq!(texts(c, "#whoami").await, ["alice"]);
+    // The session is asked for beside the data, and shown when it comes.
+    wait_js(c, "return document.getElementById('whoami').textContent === 'alice'", "the user's name").await;
     let facets = texts(c, "#facets .facet-title").await;
     assert_eq!(
         facets,
@@ -225,6 +226,25 @@ async fn drive(c: &Client, base: &str, data: &Path) {
     // The time range: a relative preset (the 2024 records are older than a day), then absolute.
     c.goto(&format!("{base}/ui/explorer")).await.unwrap();
     assert_eq!(results(c).await, 310);
+    // A fresh page sends the search and the histogram first, and the 9 facets only once the
+    // search has answered (the browser's Resource Timing entries of this document).
+    let order = c
+        .execute(
+            "const e = performance.getEntriesByType('resource');
+             const of = (p) => e.filter((r) => new URL(r.name).pathname === p);
+             const search = of('/api/v1/search'), hist = of('/api/v1/histogram'), facets = of('/api/v1/facets');
+             return { searches: search.length, histograms: hist.length, facets: facets.length,
+               facets_after_search: search.length === 1 && facets.every((f) => f.startTime >= search[0].responseEnd),
+               histogram_with_search: hist.length === 1 && search.length === 1 && hist[0].startTime < search[0].responseEnd };",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        order,
+        json!({ "searches": 1, "histograms": 1, "facets": 9, "facets_after_search": true, "histogram_with_search": true }),
+        "the explorer's requests and their order"
+    );
     c.find(Locator::Id("time-picker")).await.unwrap().click().await.unwrap();
     c.find(Locator::Css("button[data-range='-24h']")).await.unwrap().click().await.unwrap();
     wait_js(c, "return new URLSearchParams(location.search).get('from') === '-24h'", "the preset").await;
@@ -300,6 +320,16 @@ async fn drive(c: &Client, base: &str, data: &Path) {
         .await;
     assert!(texts(c, ".w-toplist .tl-row").await.len() >= 2);
     assert!(texts(c, ".errors-box, .widget .error-box").await.is_empty(), "no widget failed");
+    // The single values are counts: `limit=0`, no record read; the event list asks for rows.
+    let limits = c
+        .execute(
+            "return performance.getEntriesByType('resource').map((r) => new URL(r.name))
+               .filter((u) => u.pathname === '/api/v1/search').map((u) => u.searchParams.get('limit')).sort()",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(limits, json!(["0", "0", "0", "8"]), "the overview's searches");
     shot(c, "07-dashboard").await;
     // A copy of the overview, edited and saved.
     c.find(Locator::Id("copy-dashboard")).await.unwrap().click().await.unwrap();
@@ -444,6 +474,36 @@ async fn drive(c: &Client, base: &str, data: &Path) {
     assert_eq!(texts(c, "#total").await, [(before + 2).to_string()]);
     assert_eq!(texts(c, &format!("#events tr.ev[data-id=\"{id}\"]")).await.len(), 1, "no duplicate");
     c.find(Locator::Id("live")).await.unwrap().click().await.unwrap();
+
+    // The session gone while a page is open (its cookie deleted): the next data request's 401
+    // leads to the login page, which leads back to where we were. On a fresh explorer, once all
+    // of its requests have answered (the tail's refresh of the page above could still come).
+    c.goto(&format!("{base}/ui/explorer")).await.unwrap();
+    assert_eq!(results(c).await, 312, "with the two live events");
+    wait_js(c, "return document.querySelector('#histogram svg rect')", "the histogram").await;
+    c.delete_cookie("tw_session").await.unwrap();
+    let q = c.find(Locator::Id("query")).await.unwrap();
+    q.clear().await.unwrap();
+    q.send_keys("service:iam").await.unwrap();
+    c.find(Locator::Id("run")).await.unwrap().click().await.unwrap();
+    wait_js(
+        c,
+        "return location.pathname === '/login' && document.getElementById('login-form')",
+        "the login page on a 401",
+    )
+    .await;
+    let next = c.execute("return new URLSearchParams(location.search).get('next')", vec![]).await.unwrap();
+    assert_eq!(next, json!("/ui/explorer?q=service%3Aiam"), "the way back is kept");
+    c.find(Locator::Id("username")).await.unwrap().send_keys("alice").await.unwrap();
+    c.find(Locator::Id("password")).await.unwrap().send_keys(PASSWORD).await.unwrap();
+    c.find(Locator::Id("login-submit")).await.unwrap().click().await.unwrap();
+    wait_js(
+        c,
+        "return new URLSearchParams(location.search).get('q') === 'service:iam'",
+        "the explorer again",
+    )
+    .await;
+    assert_eq!(results(c).await, cli_count(data, "service:iam", &[]));
 
     // Logging out ends the session: pages send us back to the login.
     c.find(Locator::Id("logout")).await.unwrap().click().await.unwrap();

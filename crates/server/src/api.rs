@@ -143,7 +143,11 @@ pub async fn search(
     let req = SearchRequest {
         query: parse_query(p.q.as_deref(), now)?,
         range: time_range(p.from.as_deref(), p.to.as_deref(), now)?,
-        limit: bounded("limit", p.limit, 50, MAX_LIMIT)?,
+        // `limit=0`: the count only (`total`, no events), without reading any record.
+        limit: match p.limit {
+            Some(0) => 0,
+            limit => bounded("limit", limit, 50, MAX_LIMIT)?,
+        },
         offset,
         order: match p.order.as_deref() {
             None | Some("newest") => Order::NewestFirst,

@@ -338,6 +338,35 @@ async fn search_facets_histogram_events_fields_and_stats() {
 }
 
 #[tokio::test]
+async fn search_with_limit_0_answers_the_count_only() {
+    let f = fixture();
+    for (params, expected) in [
+        ("", Some(310)),
+        ("q=service:cloudtrail", None),
+        ("q=outcome:failure&from=2000-01-01&to=2100-01-01", None),
+        ("q=service:cloudtrail&offset=5", None),
+        ("from=-1h", Some(0)),
+    ] {
+        let full = get(&f, &format!("/api/v1/search?{params}&limit=1000")).await;
+        assert_eq!(full.status, StatusCode::OK, "{params}: {}", full.text);
+        let count = get(&f, &format!("/api/v1/search?{params}&limit=0")).await;
+        assert_eq!(count.status, StatusCode::OK, "{params}: {}", count.text);
+        assert_eq!(count.body["total"], full.body["total"], "{params}");
+        assert_eq!(count.body["events"], json!([]), "{params}");
+        assert_eq!(count.body["cursor"], full.body["cursor"], "{params}");
+        if let Some(n) = expected {
+            assert_eq!(count.body["total"], n, "{params}");
+        }
+    }
+    let counted =
+        get(&f, "/api/v1/search?q=service:cloudtrail&limit=0").await.body["total"].as_u64().unwrap();
+    assert!(counted > 2 && counted < 310, "a query narrows the count: {counted}");
+    let bad = get(&f, "/api/v1/search?q=service%3Aiam%20AND%20(&limit=0").await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST, "a bad query is still refused: {}", bad.text);
+    assert!(bad.body["column"].is_u64(), "{}", bad.text);
+}
+
+#[tokio::test]
 async fn bad_input_gives_400_with_a_message_and_a_bad_query_its_column() {
     let f = fixture();
     let r = get(&f, "/api/v1/search?q=service%3Aiam%20AND%20(").await;
@@ -350,8 +379,8 @@ async fn bad_input_gives_400_with_a_message_and_a_bad_query_its_column() {
     for uri in [
         "/api/v1/search?from=yesterday",
         "/api/v1/search?from=-1h&to=-2h",
-        "/api/v1/search?limit=0",
         "/api/v1/search?limit=100000",
+        "/api/v1/facets?field=service&size=0",
         "/api/v1/search?limit=abc",
         "/api/v1/search?order=sideways",
         "/api/v1/facets",

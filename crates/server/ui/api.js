@@ -24,6 +24,7 @@ async function call(method, path, params, body) {
   }
   const headers = { Accept: 'application/json' };
   if (body !== undefined) headers['Content-Type'] = 'application/json';
+  if (method !== 'GET' && !csrf && pending) await pending.catch(() => null);
   if (method !== 'GET' && csrf) headers['X-CSRF-Token'] = csrf;
   const r = await fetch(u, { method, headers, body: body === undefined ? undefined : JSON.stringify(body), credentials: 'same-origin' });
   let data = null;
@@ -38,13 +39,21 @@ export const post = (path, body) => call('POST', path, undefined, body ?? {});
 export const put = (path, body) => call('PUT', path, undefined, body);
 export const del = (path) => call('DELETE', path);
 
+// The session request in flight, if any: pages send their reads without waiting for it (a 401
+// on them leads to the login page as well), and state-changing calls wait for its CSRF token.
+let pending = null;
+
 /** Loads the session (and its CSRF token); null when not logged in. */
-export async function loadSession() {
-  const r = await fetch('/api/v1/session', { headers: { Accept: 'application/json' }, credentials: 'same-origin' });
-  if (!r.ok) return null;
-  session = await r.json();
-  csrf = session.csrf || null;
-  return session;
+export function loadSession() {
+  if (pending) return pending;
+  pending = (async () => {
+    const r = await fetch('/api/v1/session', { headers: { Accept: 'application/json' }, credentials: 'same-origin' });
+    if (!r.ok) return null;
+    session = await r.json();
+    csrf = session.csrf || null;
+    return session;
+  })().finally(() => { pending = null; });
+  return pending;
 }
 
 export async function login(username, password) {

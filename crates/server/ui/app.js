@@ -129,14 +129,24 @@ async function render() {
   if (cleanup) { try { cleanup(); } catch (_) { /* the page is gone anyway */ } cleanup = null; }
   const gen = ++generation;
   if (location.pathname === '/login') return loginPage(root);
-  if (!api.session && !(await api.loadSession())) return api.toLogin();
   const [, , name, ...rest] = location.pathname.split('/');
   const page = PAGES[name] ? name : null;
+  // The session is asked for at the same time as the page's module and its data: no round trip
+  // before the first data request. Without a session, this answer or a 401 on any data request
+  // (api.js) leads to the login page.
+  const loading = page ? PAGES[page].load() : null;
+  if (!api.session) {
+    api.loadSession().then((s) => {
+      if (!s) { api.toLogin(); return; }
+      for (const el of document.querySelectorAll('#whoami')) el.textContent = s.username;
+      for (const el of document.querySelectorAll('.user .avatar')) el.textContent = s.username.slice(0, 1).toUpperCase();
+    }, () => api.toLogin());
+  }
   const { root: layout, content, header } = shell(page);
   clear(root).append(layout);
   document.title = `${PAGES[page]?.title || 'Not found'} · trailwatch`;
   if (!page) { content.append(h('div.empty', 'no such page')); return; }
-  const mod = await PAGES[page].load();
+  const mod = await loading;
   if (gen !== generation) return;
   const ctx = {
     rest: rest.map(decodeURIComponent),

@@ -79,7 +79,8 @@ async function widget(el, w, rng, sigs, ctx) {
   const base = { q: w.query, from: rng.from, to: rng.to };
   el.append(h('div.loading', '…'));
   if (w.type === 'value') {
-    const r = await api.get('/api/v1/search', { ...base, limit: 1 });
+    // limit=0: the count only, no record read.
+    const r = await api.get('/api/v1/search', { ...base, limit: 0 });
     if (!ctx.alive()) return;
     clear(el).append(h('a.big-value', { href: explorerUrl(w.query), on: { click: (ev) => { ev.preventDefault(); navigate(explorerUrl(w.query)); } } }, fmtCount(r.total)));
   } else if (w.type === 'timeseries') {

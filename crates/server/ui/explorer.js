@@ -157,13 +157,17 @@ export async function render(root, ctx) {
     }
   }
 
-  async function loadFacets() {
+  // `after`: what to wait for before asking (the first load waits for the list, so that the
+  // search and the histogram do not compete with 9 facet calls); the boxes show at once.
+  async function loadFacets(after) {
     clear(facetsEl).append(h('div.facets-head', 'Facets'));
     const boxes = FACETS.map(([field, label]) => {
       const box = h('div.facet', { 'data-field': field }, h('div.facet-title', label), h('div.facet-body', h('div.loading', '…')));
       facetsEl.append(box);
       return [field, box];
     });
+    if (after) await after;
+    if (!ctx.alive()) return;
     await Promise.all(boxes.map(async ([field, box]) => {
       const body = box.querySelector('.facet-body');
       try {
@@ -258,7 +262,9 @@ export async function render(root, ctx) {
   liveBtn.addEventListener('click', () => setLive(!liveWanted));
 
   if (eventId) showDetail(detailEl, eventId, q, go);
-  await Promise.all([loadPage(), loadHistogram(), loadFacets()]);
+  // The list and the histogram first; the facets once the list is in (or has failed).
+  const list = loadPage();
+  await Promise.all([list, loadHistogram(), loadFacets(list)]);
   if (ctx.alive()) mark('tw:explorer:ready');
   if (liveWanted && ctx.alive()) setLive(true);
   // Leaving the page (or changing the query) closes the stream; Live stays wanted.

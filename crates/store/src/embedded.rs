@@ -899,6 +899,10 @@ impl EventStore for EmbeddedStore {
         let (segs, cursor) = self.shared.snapshot();
         let matched = Self::matching_in(&segs, &req.query, req.range)?;
         let total: u64 = matched.iter().map(|(_, d)| d.len()).sum();
+        if req.limit == 0 {
+            // A count: no pass over the matches' times, no record decoded.
+            return Ok(SearchResult { total, events: Vec::new(), cursor });
+        }
         let want = req.offset.saturating_add(req.limit);
         // The first `want` documents by time (ties: segment order, then document order), per
         // segment and then overall.

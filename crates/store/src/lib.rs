@@ -78,6 +78,8 @@ pub enum Order {
 pub struct SearchRequest {
     pub query: Query,
     pub range: TimeRange,
+    /// Events on the page; 0 asks only for the count (`total`), without ordering the matches
+    /// or decoding any record.
     pub limit: usize,
     pub offset: usize,
     pub order: Order,
