@@ -448,6 +448,7 @@ impl Parser<'_> {
     }
 
     fn number(&mut self) -> Result<(), JsonError> {
+        let start = self.i;
         let digits = |p: &mut Parser<'_>| {
             let start = p.i;
             while p.peek().is_some_and(|b| b.is_ascii_digit()) {
@@ -471,6 +472,7 @@ impl Parser<'_> {
                 return Err(self.err("invalid number: no digit after the decimal point"));
             }
         }
+        let mut exponent = false;
         if let Some(b'e' | b'E') = self.peek() {
             self.i += 1;
             if let Some(b'+' | b'-') = self.peek() {
@@ -478,6 +480,15 @@ impl Parser<'_> {
             }
             if digits(self) == 0 {
                 return Err(self.err("invalid number: no digit in the exponent"));
+            }
+            exponent = true;
+        }
+        // Beyond f64 (1e400): refused, as serde_json does, rather than read as infinity. Only
+        // an exponent or 300 digits can get there.
+        if exponent || self.i - start > 300 {
+            let text = std::str::from_utf8(&self.s[start..self.i]).map_err(|_| self.err("invalid number"))?;
+            if !text.parse::<f64>().is_ok_and(f64::is_finite) {
+                return Err(JsonError { offset: start, message: "number out of range".into() });
             }
         }
         Ok(())
@@ -697,6 +708,10 @@ impl Parser<'_> {
         let hex4 = |p: &Parser<'_>, at: usize| -> Result<u32, JsonError> {
             let digits =
                 p.s.get(at..at + 4).ok_or_else(|| p.err("unexpected end of the record in a \\u escape"))?;
+            // Four hex digits exactly (`from_str_radix` alone would take a sign).
+            if !digits.iter().all(u8::is_ascii_hexdigit) {
+                return Err(p.err("invalid \\u escape"));
+            }
             let text = std::str::from_utf8(digits).map_err(|_| p.err("invalid \\u escape"))?;
             u32::from_str_radix(text, 16).map_err(|_| p.err("invalid \\u escape"))
         };

@@ -37,6 +37,11 @@ fn scalars_at_the_top_and_negative_zero() {
     let zero = parse("-0").unwrap();
     let Value::Number(z) = zero.root() else { panic!("a number") };
     assert!(z.as_f64().unwrap().is_sign_positive());
+    // Tiny numbers read as 0, as serde_json reads them; huge ones are refused (above).
+    assert_eq!(
+        parse("1e-400").unwrap().to_serde(),
+        serde_json::from_str::<serde_json::Value>("1e-400").unwrap()
+    );
 }
 
 #[test]
@@ -56,12 +61,15 @@ fn errors_name_the_problem_and_the_byte() {
         (b"\"a\x01\"", 2, "control character"),
         (b"\"\\x\"", 1, "invalid escape"),
         (b"\"\\u12\"", 1, "\\u escape"),
+        (b"\"\\u+123\"", 1, "invalid \\u escape"),
         (b"\"\\ud800\"", 1, "lone leading surrogate"),
         (b"\"\\udc00\"", 1, "lone trailing surrogate"),
         (b"\"\\ud800\\u0041\"", 1, "low surrogate"),
         (b"{\"a\": 1, \"a\": 2}", 0, "duplicate key \"a\""),
         (b"[\"ok\", \"\xff\"]", 8, "invalid UTF-8"),
         (b"{} x", 3, "unexpected data after"),
+        (b"[1, 100e00309]", 4, "number out of range"),
+        (b"-1e400", 0, "number out of range"),
     ];
     for &(input, offset, message) in cases {
         let e = Json::parse(input.to_vec()).expect_err(&String::from_utf8_lossy(input));
@@ -149,7 +157,7 @@ proptest! {
         }
         let serde: Result<serde_json::Value, _> = serde_json::from_slice(&bytes);
         match Json::parse(bytes.clone()) {
-            Ok(doc) => prop_assert_eq!(Some(doc.to_serde()), serde.ok()),
+            Ok(doc) => prop_assert_eq!(Some(doc.to_serde()), serde.ok(), "on {:?}", String::from_utf8_lossy(&bytes)),
             Err(e) => prop_assert!(serde.is_err() || e.message.contains("duplicate key"),
                 "Json refused what serde_json read: {} in {:?}", e, String::from_utf8_lossy(&bytes)),
         }
