@@ -859,10 +859,14 @@ impl EventStore for EmbeddedStore {
         let segs = self.segments();
         let mut stats = AddStats::default();
         let mut batch = Vec::with_capacity(events.len());
+        let mut looked_up = false;
         for ne in events {
             let h = crate::id_hash(&ne.event.id);
             if w.pending.contains(&h)
-                || (w.filter.maybe_contains(h) && self.is_stored(&segs, &ne.event.id)?)
+                || (w.filter.maybe_contains(h) && {
+                    looked_up = true;
+                    self.is_stored(&segs, &ne.event.id)?
+                })
             {
                 stats.duplicates += 1;
                 continue;
@@ -872,6 +876,11 @@ impl EventStore for EmbeddedStore {
             inspect(&ne.event);
             batch.push((ne, h));
             stats.added += 1;
+        }
+        if looked_up {
+            // The lookups read dictionary pages of every segment that may hold the ids; left
+            // mapped, re-ingesting stored events would grow the resident size with the store.
+            segs.iter().for_each(|l| l.seg.release_pages());
         }
         if w.filter.is_full() {
             // Rebuild larger from what is committed, plus what is pending.
