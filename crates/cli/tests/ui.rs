@@ -49,6 +49,14 @@ fn dir_of(data: &Path) -> PathBuf {
     data.parent().unwrap().to_owned()
 }
 
+/// Types `query` into the explorer's search bar and runs it.
+async fn run_query(c: &Client, query: &str) {
+    let q = c.find(Locator::Id("query")).await.unwrap();
+    q.clear().await.unwrap();
+    q.send_keys(query).await.unwrap();
+    c.find(Locator::Id("run")).await.unwrap().click().await.unwrap();
+}
+
 /// Waits for the explorer to show the results of the current URL.
 async fn results(c: &Client) -> usize {
     wait_js(
@@ -128,10 +136,7 @@ async fn drive(c: &Client, base: &str, data: &Path) {
     shot(c, "02-explorer").await;
 
     // A search in the query language.
-    let q = c.find(Locator::Id("query")).await.unwrap();
-    q.clear().await.unwrap();
-    q.send_keys("service:iam").await.unwrap();
-    c.find(Locator::Id("run")).await.unwrap().click().await.unwrap();
+    run_query(c, "service:iam").await;
     wait_js(
         c,
         "return new URLSearchParams(location.search).get('q') === 'service:iam'",
@@ -145,10 +150,7 @@ async fn drive(c: &Client, base: &str, data: &Path) {
     assert!(!services.is_empty() && services.iter().all(|s| s == "iam"), "{services:?}");
 
     // A bad query: the error is shown at its column.
-    let q = c.find(Locator::Id("query")).await.unwrap();
-    q.clear().await.unwrap();
-    q.send_keys("service:iam action:").await.unwrap();
-    c.find(Locator::Id("run")).await.unwrap().click().await.unwrap();
+    run_query(c, "service:iam action:").await;
     wait_js(c, "const e = document.getElementById('query-error'); return e && !e.hidden", "the query error")
         .await;
     let msg = texts(c, "#query-error .q-msg").await.join("");
@@ -482,10 +484,7 @@ async fn drive(c: &Client, base: &str, data: &Path) {
     assert_eq!(results(c).await, 312, "with the two live events");
     wait_js(c, "return document.querySelector('#histogram svg rect')", "the histogram").await;
     c.delete_cookie("tw_session").await.unwrap();
-    let q = c.find(Locator::Id("query")).await.unwrap();
-    q.clear().await.unwrap();
-    q.send_keys("service:iam").await.unwrap();
-    c.find(Locator::Id("run")).await.unwrap().click().await.unwrap();
+    run_query(c, "service:iam").await;
     wait_js(
         c,
         "return location.pathname === '/login' && document.getElementById('login-form')",

@@ -25,11 +25,11 @@ pub struct JsonError {
 /// keeps the recursive parser's stack bounded whoever calls it).
 pub const MAX_DEPTH: usize = 256;
 
-/// One record, parsed. Cheap to move; clones copy its bytes and node table.
+/// One record, parsed. Cheap to move; clones copy its text and node table.
 #[derive(Clone)]
 pub struct Json {
-    /// The record as it was read: valid UTF-8 (checked by [`Json::parse`]), never changed.
-    bytes: Vec<u8>,
+    /// The record as it was read (its bytes, checked to be UTF-8 by [`Json::parse`]).
+    text: String,
     nodes: Vec<Node>,
     /// The text of strings and keys that hold escapes, decoded.
     decoded: String,
@@ -72,32 +72,42 @@ impl Json {
         if bytes.len() > u32::MAX as usize {
             return Err(JsonError { offset: 0, message: "larger than 4 GiB".into() });
         }
-        if let Err(e) = std::str::from_utf8(&bytes) {
-            return Err(JsonError { offset: e.valid_up_to(), message: "invalid UTF-8".into() });
-        }
-        let mut nodes = Vec::with_capacity(bytes.len() / 16 + 4);
+        // Checked once here (no copy): every span the parser records starts and ends next to
+        // an ASCII byte, so the text is sliced afterwards without another check.
+        let text = String::from_utf8(bytes).map_err(|e| JsonError {
+            offset: e.utf8_error().valid_up_to(),
+            message: "invalid UTF-8".into(),
+        })?;
+        let mut nodes = Vec::with_capacity(text.len() / 16 + 4);
         let mut decoded = String::new();
-        let mut p = Parser { s: &bytes, i: 0, nodes: &mut nodes, decoded: &mut decoded, members: Vec::new() };
+        let mut p = Parser {
+            s: text.as_bytes(),
+            t: &text,
+            i: 0,
+            nodes: &mut nodes,
+            decoded: &mut decoded,
+            members: Vec::new(),
+        };
         p.value(0, 0, 0, 0)?;
         p.ws();
         if p.i < p.s.len() {
             return Err(p.err("unexpected data after the value"));
         }
-        Ok(Json { bytes, nodes, decoded })
+        Ok(Json { text, nodes, decoded })
     }
 
     /// No record at all (its root reads as `null`), for events being built; allocates nothing.
     pub fn empty() -> Json {
-        Json { bytes: Vec::new(), nodes: Vec::new(), decoded: String::new() }
+        Json { text: String::new(), nodes: Vec::new(), decoded: String::new() }
     }
 
     /// The record's own bytes, as read.
     pub fn bytes(&self) -> &[u8] {
-        &self.bytes
+        self.text.as_bytes()
     }
 
     pub fn into_bytes(self) -> Vec<u8> {
-        self.bytes
+        self.text.into_bytes()
     }
 
     /// The record as a whole.
@@ -137,10 +147,7 @@ impl Json {
         if decoded {
             &self.decoded[start..end]
         } else {
-            // SAFETY: `parse` checked that `bytes` is UTF-8 and never changes them after; the
-            // spans it records start and end next to ASCII bytes (quotes, digits, signs), so
-            // they are on character boundaries.
-            unsafe { std::str::from_utf8_unchecked(&self.bytes[start..end]) }
+            &self.text[start..end]
         }
     }
 
@@ -156,13 +163,13 @@ impl Json {
 
 impl PartialEq for Json {
     fn eq(&self, other: &Json) -> bool {
-        self.bytes == other.bytes
+        self.text == other.text
     }
 }
 
 impl fmt::Debug for Json {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Json({})", String::from_utf8_lossy(&self.bytes))
+        write!(f, "Json({})", self.text)
     }
 }
 
@@ -379,7 +386,9 @@ impl Iterator for Children<'_> {
 }
 
 struct Parser<'s> {
+    /// The record's bytes, and the same as text (valid UTF-8).
     s: &'s [u8],
+    t: &'s str,
     i: usize,
     nodes: &'s mut Vec<Node>,
     decoded: &'s mut String,
@@ -485,88 +494,77 @@ impl Parser<'_> {
         }
         // Beyond f64 (1e400): refused, as serde_json does, rather than read as infinity. Only
         // an exponent or 300 digits can get there.
-        if exponent || self.i - start > 300 {
-            let text = std::str::from_utf8(&self.s[start..self.i]).map_err(|_| self.err("invalid number"))?;
-            if !text.parse::<f64>().is_ok_and(f64::is_finite) {
-                return Err(JsonError { offset: start, message: "number out of range".into() });
-            }
+        if (exponent || self.i - start > 300)
+            && !self.t[start..self.i].parse::<f64>().is_ok_and(f64::is_finite)
+        {
+            return Err(JsonError { offset: start, message: "number out of range".into() });
         }
         Ok(())
     }
 
-    fn array(&mut self, mut node: Node, depth: usize) -> Result<(), JsonError> {
-        node.tag = Tag::Array;
-        node.a = self.i as u32;
-        let at = self.nodes.len();
-        self.nodes.push(node);
-        self.i += 1;
-        self.ws();
-        if self.peek() == Some(b']') {
-            self.i += 1;
-        } else {
-            loop {
-                self.value(0, 0, 0, depth + 1)?;
-                self.ws();
-                match self.peek() {
-                    Some(b',') => self.i += 1,
-                    Some(b']') => {
-                        self.i += 1;
-                        break;
-                    }
-                    None => return Err(self.err("unexpected end of the record in an array")),
-                    Some(_) => return Err(self.err("expected , or ] in an array")),
-                }
-            }
-        }
-        let end = self.nodes.len() as u32;
-        let n = &mut self.nodes[at];
-        (n.b, n.end) = (self.i as u32, end);
-        Ok(())
+    fn array(&mut self, node: Node, depth: usize) -> Result<(), JsonError> {
+        self.container(node, Tag::Array, b']', "an array", |p| p.value(0, 0, 0, depth + 1)).map(|_| ())
     }
 
-    fn object(&mut self, mut node: Node, depth: usize) -> Result<(), JsonError> {
-        node.tag = Tag::Object;
-        node.a = self.i as u32;
-        let at = self.nodes.len();
-        self.nodes.push(node);
-        self.i += 1;
-        self.ws();
+    fn object(&mut self, node: Node, depth: usize) -> Result<(), JsonError> {
         let base = self.members.len();
-        if self.peek() == Some(b'}') {
-            self.i += 1;
-        } else {
-            loop {
-                self.ws();
-                if self.peek() != Some(b'"') {
-                    return Err(self.err("expected a key (a string) in an object"));
-                }
-                let (start, len, decoded) = self.string()?;
-                self.ws();
-                if self.peek() != Some(b':') {
-                    return Err(self.err("expected : after a key"));
-                }
-                self.i += 1;
-                // The member's node is the next one pushed (a container pushes its own first).
-                self.members.push(self.nodes.len() as u32);
-                self.value(start, len, if decoded { KEY_DECODED } else { 0 }, depth + 1)?;
-                self.ws();
-                match self.peek() {
-                    Some(b',') => self.i += 1,
-                    Some(b'}') => {
-                        self.i += 1;
-                        break;
-                    }
-                    None => return Err(self.err("unexpected end of the record in an object")),
-                    Some(_) => return Err(self.err("expected , or } in an object")),
-                }
+        let at = self.container(node, Tag::Object, b'}', "an object", |p| {
+            p.ws();
+            if p.peek() != Some(b'"') {
+                return Err(p.err("expected a key (a string) in an object"));
             }
-        }
-        let end = self.nodes.len() as u32;
-        let n = &mut self.nodes[at];
-        (n.b, n.end) = (self.i as u32, end);
+            let (start, len, decoded) = p.string()?;
+            p.ws();
+            if p.peek() != Some(b':') {
+                return Err(p.err("expected : after a key"));
+            }
+            p.i += 1;
+            // The member's node is the next one pushed (a container pushes its own first).
+            p.members.push(p.nodes.len() as u32);
+            p.value(start, len, if decoded { KEY_DECODED } else { 0 }, depth + 1)
+        })?;
         let unique = self.check_unique(at, base);
         self.members.truncate(base);
         unique
+    }
+
+    /// An array or object from its opening byte at the cursor to past `close`, each member read
+    /// by `member`; returns the index of its node, whose end it sets.
+    fn container(
+        &mut self,
+        mut node: Node,
+        tag: Tag,
+        close: u8,
+        what: &str,
+        mut member: impl FnMut(&mut Self) -> Result<(), JsonError>,
+    ) -> Result<usize, JsonError> {
+        node.tag = tag;
+        node.a = self.i as u32;
+        let at = self.nodes.len();
+        self.nodes.push(node);
+        self.i += 1;
+        self.ws();
+        if self.peek() == Some(close) {
+            self.i += 1;
+        } else {
+            loop {
+                member(self)?;
+                self.ws();
+                match self.peek() {
+                    Some(b',') => self.i += 1,
+                    Some(c) if c == close => {
+                        self.i += 1;
+                        break;
+                    }
+                    None => return Err(self.err(&format!("unexpected end of the record in {what}"))),
+                    Some(_) => return Err(self.err(&format!("expected , or {} in {what}", close as char))),
+                }
+            }
+        }
+        let end = self.nodes.len() as u32;
+        let n = &mut self.nodes[at];
+        (n.b, n.end) = (self.i as u32, end);
+        Ok(at)
     }
 
     fn key_of(&self, i: u32) -> &[u8] {
@@ -618,9 +616,8 @@ impl Parser<'_> {
             }
             Some(b'\\') => {
                 let from = self.decoded.len();
-                // The record is UTF-8 and `start..stop` ends before an ASCII byte: whole characters.
-                let run = std::str::from_utf8(&self.s[start..stop]).map_err(|_| self.err("invalid UTF-8"))?;
-                self.decoded.push_str(run);
+                // `start..stop` ends before an ASCII byte: whole characters.
+                self.decoded.push_str(&self.t[start..stop]);
                 self.i = stop;
                 self.escaped()?;
                 Ok((from as u32, (self.decoded.len() - from) as u32, true))
@@ -694,26 +691,24 @@ impl Parser<'_> {
                 Some(0..=0x1f) => return Err(self.err("control character in a string (must be escaped)")),
                 Some(_) => {
                     let stop = self.scan(self.i);
-                    let run =
-                        std::str::from_utf8(&self.s[self.i..stop]).map_err(|_| self.err("invalid UTF-8"))?;
-                    self.decoded.push_str(run);
+                    self.decoded.push_str(&self.t[self.i..stop]);
                     self.i = stop;
                 }
             }
         }
     }
 
-    /// `\uXXXX` at the cursor (and its low surrogate, for a pair); leaves the cursor after it.
+    /// A `\u` escape and its four hex digits at the cursor (and the low surrogate's, for a
+    /// pair); leaves the cursor after it.
     fn unicode_escape(&mut self) -> Result<char, JsonError> {
         let hex4 = |p: &Parser<'_>, at: usize| -> Result<u32, JsonError> {
             let digits =
                 p.s.get(at..at + 4).ok_or_else(|| p.err("unexpected end of the record in a \\u escape"))?;
-            // Four hex digits exactly (`from_str_radix` alone would take a sign).
-            if !digits.iter().all(u8::is_ascii_hexdigit) {
-                return Err(p.err("invalid \\u escape"));
-            }
-            let text = std::str::from_utf8(digits).map_err(|_| p.err("invalid \\u escape"))?;
-            u32::from_str_radix(text, 16).map_err(|_| p.err("invalid \\u escape"))
+            // Four hex digits exactly: no sign, no other character.
+            digits
+                .iter()
+                .try_fold(0u32, |v, &b| Some(v * 16 + (b as char).to_digit(16)?))
+                .ok_or_else(|| p.err("invalid \\u escape"))
         };
         let first = hex4(self, self.i + 2)?;
         if (0xD800..0xDC00).contains(&first) {
